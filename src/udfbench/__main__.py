@@ -1,0 +1,3 @@
+from udfbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""The command line: one function per verb, errors mapped to exit codes.
+
+Exit status 0 is success, 2 is bad input (one line on stderr naming the file and field), 130 is an
+interrupted run (whose finished cases and report are kept). Verbs that judge (``check``) may use 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from udfbench.errors import UserError
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"expected comma-separated whole numbers, got {text!r}", where=flag) from None
+    if not values:
+        raise UserError("expected at least one value", where=flag)
+    return values
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line settings as dotted config keys; paths are taken from the current folder."""
+    found: dict[str, Any] = {}
+    if args.sizes:
+        found["dataset.sizes"] = _int_list("--sizes", args.sizes)
+    if args.strategies:
+        found["strategies"] = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.repeats is not None:
+        found["repeats"] = args.repeats
+    if args.warmup is not None:
+        found["warmup"] = args.warmup
+    if args.seed_images:
+        found["dataset.seed_images"] = str(Path(args.seed_images).resolve())
+    if args.model:
+        found["model.path"] = str(Path(args.model).resolve())
+    return found
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="the benchmark config (bench.yaml)")
+    parser.add_argument("--sizes", help="dataset sizes, e.g. 20,50")
+    parser.add_argument("--strategies", help="strategies, e.g. python,udf")
+    parser.add_argument("--repeats", type=int, help="measured runs per case")
+    parser.add_argument("--warmup", type=int, help="warmup runs per case")
+    parser.add_argument("--seed-images", help="folder of seed images instead of the config's")
+    parser.add_argument("--model", help="a .keras or .h5 model instead of the config's")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from udfbench.config import axes_grid, load_config
+
+    config = load_config(args.config, _overrides(args))
+    cases = (
+        len(config.cluster_list())
+        * len(axes_grid(config))
+        * len(config.strategies)
+        * len(config.dataset.sizes)
+    )
+    print(f"{args.config}: ok ({cases} cases, {cases * (config.warmup + config.repeats)} timed runs)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from udfbench.config import load_config
+    from udfbench.environment import check_java
+    from udfbench.report import build_report
+    from udfbench.runner import Runner, new_run_dir, run_benchmark
+
+    config = load_config(args.config, _overrides(args))
+    check_java()
+    run_dir = new_run_dir(config, args.out)
+    total = Runner(config, args.config, run_dir, lambda _: None).total_runs()
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    status = EXIT_OK
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("starting", total=total)
+
+        def progress(line: str) -> None:
+            bar.update(task, advance=1, description=line or None)
+
+        try:
+            meta = run_benchmark(config, args.config, run_dir, progress)
+        except KeyboardInterrupt:
+            status = EXIT_INTERRUPTED
+            meta = None
+    report = build_report(run_dir)
+    if status == EXIT_INTERRUPTED:
+        print(f"interrupted: finished cases kept in {run_dir}; report {report}", file=sys.stderr)
+        return status
+    print(f"{meta.status}: results in {run_dir}\nreport: {report}")
+    return status
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from udfbench.report import build_report
+
+    print(build_report(args.run_dir))
+    return EXIT_OK
+
+
+Verb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+
+VERBS: dict[str, Verb] = {
+    "run": (
+        lambda p: (
+            _add_config_options(p),
+            p.add_argument("--out", type=Path, help="the run folder to write"),
+        ),
+        cmd_run,
+        "run a benchmark and write results and a report",
+    ),
+    "validate": (_add_config_options, cmd_validate, "check a config without running it"),
+    "report": (
+        lambda p: p.add_argument("run_dir", type=Path, help="a run folder (reports/<run id>)"),
+        cmd_report,
+        "rebuild a run's summary and report.html from its CSV files",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="udfbench", description="Benchmark the ways to run a model over images on Apache Spark."
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for name, (add_arguments, handler, help_text) in VERBS.items():
+        verb = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(verb)
+        verb.set_defaults(handler=handler)
+    return parser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a CI runner's SIGTERM stops a run the way Ctrl-C does
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.handler(args)
+    except UserError as err:
+        print(f"udfbench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("udfbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

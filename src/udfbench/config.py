@@ -1,0 +1,241 @@
+"""The bench.yaml file format: pydantic models, loading, overrides and error messages.
+
+This is the one module that knows the file format. Unknown keys are errors, relative paths are
+resolved against the config file's folder, and every problem is reported as one line naming the file
+and the field (``UserError``), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from udfbench.errors import UserError
+from udfbench.strategies.registry import STRATEGY_NAMES
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+# A knob that a run may sweep: one value, or a list of values that become an axis of the cases.
+Sweepable = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
+
+BUILTIN = "builtin"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(Strict):
+    seed_images: str = Field(BUILTIN, description="folder of JPEG/PNG seed images, or 'builtin'")
+    sizes: Annotated[list[PositiveInt], Field(min_length=1)]
+    seed: int = 42
+    input_mode: Literal["path", "bytes"] = "path"
+    on_bad_image: Literal["fail", "skip"] = "fail"
+
+
+class ModelConfig(Strict):
+    path: str | None = Field(None, description="a .keras or .h5 file; empty means the built-in CNN")
+    image_size: PositiveInt = 192
+    classes: Annotated[list[str], Field(min_length=2)] = ["dog", "cat"]
+
+
+class ParityConfig(Strict):
+    tolerance: Annotated[float, Field(gt=0, lt=1)] = 1e-4
+    reference: str = "python"
+
+
+class SparkConfig(Strict):
+    master: str = "local[*]"
+    driver_memory: str = "2g"
+    executor_instances: PositiveInt | None = None
+    executor_cores: PositiveInt | None = None
+    executor_memory: str | None = None
+    arrow_batch_size: Sweepable = 10_000
+    partitions: Sweepable | None = None
+    task_cpus: Sweepable = 1
+    threads: Sweepable | None = None
+    conf: dict[str, str | int | float | bool] = {}
+
+
+class ClusterConfig(Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    kind: Literal["local", "standalone", "external"]
+    # local: the master URL is local[cores]; external: the URL given; standalone: started by udfbench.
+    cores: PositiveInt | None = None
+    master: str | None = None
+    workers: PositiveInt = 2
+    worker_cores: PositiveInt = 1
+    worker_memory: str = "2g"
+    start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ClusterConfig:
+        if self.kind == "external" and not self.master:
+            raise ValueError("an external cluster needs 'master' (spark://host:7077 or sc://host:15002)")
+        if self.kind == "local" and self.master and not self.master.startswith("local"):
+            raise ValueError("a local cluster's master must start with 'local'")
+        return self
+
+    def master_url(self) -> str:
+        if self.kind == "local":
+            return self.master or (f"local[{self.cores}]" if self.cores else "local[*]")
+        assert self.master is not None, "standalone masters are known only once started"
+        return self.master
+
+
+class BenchConfig(Strict):
+    name: str = "udfbench"
+    dataset: DatasetConfig
+    model: ModelConfig = ModelConfig()
+    strategies: Annotated[list[str], Field(min_length=1)]
+    batch_size: Sweepable = 32
+    warmup: NonNegativeInt = 1
+    repeats: PositiveInt = 3
+    sink: Literal["noop", "sorted"] = "noop"
+    parity: ParityConfig = ParityConfig()
+    spark: SparkConfig = SparkConfig()
+    clusters: list[ClusterConfig] | None = None
+    output_dir: str = "reports"
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in STRATEGY_NAMES]
+        if unknown:
+            raise ValueError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGY_NAMES)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a strategy is listed twice")
+        return names
+
+    @field_validator("clusters")
+    @classmethod
+    def _unique_cluster_names(cls, clusters: list[ClusterConfig] | None) -> list[ClusterConfig] | None:
+        if clusters is not None:
+            names = [c.name for c in clusters]
+            if not names:
+                raise ValueError("list at least one cluster, or leave 'clusters' out")
+            if len(set(names)) != len(names):
+                raise ValueError("cluster names must be unique")
+        return clusters
+
+    def cluster_list(self) -> list[ClusterConfig]:
+        """The clusters to run on; without a ``clusters`` list, the one that ``spark.master`` names."""
+        if self.clusters:
+            return list(self.clusters)
+        master = self.spark.master
+        kind = "local" if master.startswith("local") else "external"
+        return [ClusterConfig(name=kind, kind=kind, master=master)]
+
+
+class Axes(Strict):
+    """The swept settings of one case: every combination of the list-valued knobs."""
+
+    batch_size: int
+    arrow_batch_size: int
+    partitions: int | None
+    task_cpus: int
+    threads: int | None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def axes_grid(config: BenchConfig) -> list[Axes]:
+    s = config.spark
+    combos = itertools.product(
+        _as_list(config.batch_size),
+        _as_list(s.arrow_batch_size),
+        _as_list(s.partitions),
+        _as_list(s.task_cpus),
+        _as_list(s.threads),
+    )
+    return [
+        Axes(batch_size=b, arrow_batch_size=a, partitions=p, task_cpus=t, threads=th)
+        for b, a, p, t, th in combos
+    ]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif not item.startswith("function-") and item not in {"list[int]", "int", "constrained-int"}:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _first_error(path: Path, err: ValidationError) -> UserError:
+    e = err.errors(include_url=False)[0]
+    field = _field_path(e["loc"])
+    message = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
+    return UserError(f"{message}{more}", where=f"{path}: {field}")
+
+
+def _resolve(base: Path, value: str) -> str:
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def parse_config(raw: Any, path: Path) -> BenchConfig:
+    """Validate an already-loaded mapping; relative paths are taken from ``path``'s folder."""
+    if not isinstance(raw, dict):
+        raise UserError("the file must be a mapping of keys to values", where=str(path))
+    try:
+        config = BenchConfig.model_validate(raw)
+    except ValidationError as err:
+        raise _first_error(path, err) from None
+    base = path.parent
+    dataset = config.dataset
+    if dataset.seed_images != BUILTIN:
+        folder = Path(_resolve(base, dataset.seed_images))
+        if not folder.is_dir():
+            raise UserError(f"folder {folder} does not exist", where=f"{path}: dataset.seed_images")
+        dataset = dataset.model_copy(update={"seed_images": str(folder)})
+    model = config.model
+    if model.path:
+        file = Path(_resolve(base, model.path))
+        if not file.is_file():
+            raise UserError(f"file {file} does not exist", where=f"{path}: model.path")
+        if file.suffix not in {".keras", ".h5"}:
+            raise UserError("a model file must end in .keras or .h5", where=f"{path}: model.path")
+        model = model.model_copy(update={"path": str(file)})
+    return config.model_copy(
+        update={"dataset": dataset, "model": model, "output_dir": _resolve(base, config.output_dir)}
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise UserError("config file not found", where=str(path))
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise UserError(f"not valid YAML: {err.problem}", where=where) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UserError(f"not valid YAML: {err}", where=str(path)) from None
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> BenchConfig:
+    """Read, apply command-line overrides (dotted keys), validate."""
+    raw = load_yaml(path)
+    if isinstance(raw, dict):
+        for dotted, value in (overrides or {}).items():
+            node = raw
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    raise UserError(f"cannot override {dotted}: {key} is not a mapping", where=str(path))
+            node[leaf] = value
+    return parse_config(raw, path)

@@ -1,0 +1,25 @@
+"""The one exception type that means "the user gave us something we cannot use".
+
+The CLI turns it into a single line on stderr and exit status 2; everything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input: a config, a file, a port, a machine without Java.
+
+    ``where`` names the file (and field) at fault so the message can be acted on.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class CaseFailed(Exception):
+    """One benchmark case could not produce a trustworthy timing (rows lost, parity broken, task died).
+
+    The runner records it against the case and carries on with the next one.
+    """

@@ -1,0 +1,186 @@
+"""What runs inside a Python worker: the picklable ``Predictor``, its model cache, and its tally.
+
+A strategy wraps ``Predictor.predict`` in whatever Spark construct it is about; the predictor does
+the same work for every strategy (decode, predict in batches, count). Its tally is a Spark
+accumulator, so the driver learns how many rows the model really saw, how many images were
+skipped, how the predicted classes split, and where the time went inside the workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from pyspark.accumulators import AccumulatorParam
+
+from udfbench.model import ModelSpec, load_model_bytes
+from udfbench.preprocess import ImageSource, load_batch
+
+# The fixed head of a tally vector; one count per class follows.
+TALLY_FIELDS = ("rows", "skipped", "score_sum", "load_s", "decode_s", "predict_s")
+
+
+@dataclass(frozen=True)
+class Tally:
+    rows: int
+    skipped: int
+    score_sum: float
+    load_s: float
+    decode_s: float
+    predict_s: float
+    class_counts: tuple[int, ...]
+
+    @classmethod
+    def from_vector(cls, vector: np.ndarray) -> Tally:
+        head = dict(zip(TALLY_FIELDS, vector[: len(TALLY_FIELDS)].tolist(), strict=True))
+        counts = tuple(int(round(c)) for c in vector[len(TALLY_FIELDS) :])
+        return cls(
+            rows=int(round(head.pop("rows"))),
+            skipped=int(round(head.pop("skipped"))),
+            class_counts=counts,
+            **head,
+        )
+
+
+class VectorParam(AccumulatorParam):
+    """Adds numpy vectors element-wise: one accumulator carries the whole tally."""
+
+    def zero(self, value: np.ndarray) -> np.ndarray:
+        return np.zeros_like(value)
+
+    def addInPlace(self, value1: np.ndarray, value2: np.ndarray) -> np.ndarray:  # noqa: N802 (Spark's name)
+        value1 += value2
+        return value1
+
+
+class LocalTally:
+    """The accumulator interface (``add``, ``value``) for strategies that run in the driver."""
+
+    def __init__(self, width: int) -> None:
+        self.value = np.zeros(width)
+
+    def add(self, term: np.ndarray) -> None:
+        self.value += term
+
+
+def tally_width(n_classes: int) -> int:
+    return len(TALLY_FIELDS) + n_classes
+
+
+# Per Python process: models by digest. Spark reuses Python workers, so the cold load happens once.
+_MODELS: dict[str, Any] = {}
+
+
+def _set_threads(threads: int) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already started in this process; its pool size can no longer change.
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """Decode and predict a batch of image sources; picklable, so it can close over a UDF.
+
+    ``model_data`` is a Spark broadcast of the saved model bytes (or the bytes themselves when the
+    predictor runs in the driver).
+    """
+
+    model_data: Any
+    digest: str
+    suffix: str
+    image_size: tuple[int, int]
+    output: str
+    n_classes: int
+    batch_size: int
+    skip_bad: bool
+    threads: int | None
+    tally: Any = field(default=None, compare=False)
+
+    @classmethod
+    def for_spec(
+        cls, spec: ModelSpec, model_data: Any, batch_size: int, skip_bad: bool, threads: int | None
+    ) -> Predictor:
+        return cls(
+            model_data=model_data,
+            digest=spec.digest,
+            suffix=spec.suffix,
+            image_size=spec.image_size,
+            output=spec.output,
+            n_classes=len(spec.classes),
+            batch_size=batch_size,
+            skip_bad=skip_bad,
+            threads=threads,
+        )
+
+    def with_tally(self, tally: Any) -> Predictor:
+        return replace(self, tally=tally)
+
+    def model(self) -> Any:
+        """The cached model of this process, loaded on first use; the load time is tallied."""
+        model = _MODELS.get(self.digest)
+        if model is None:
+            started = time.perf_counter()
+            if self.threads:
+                _set_threads(self.threads)
+            data = self.model_data.value if hasattr(self.model_data, "value") else self.model_data
+            model = _MODELS[self.digest] = load_model_bytes(data, self.suffix)
+            self._add(load_s=time.perf_counter() - started)
+        return model
+
+    def _add(self, **amounts: float) -> None:
+        if self.tally is None:
+            return
+        vector = np.zeros(tally_width(self.n_classes))
+        for name, amount in amounts.items():
+            vector[TALLY_FIELDS.index(name)] = amount
+        self.tally.add(vector)
+
+    def _labels_and_scores(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.output == "sigmoid":
+            scores = probabilities[:, 0].astype(np.float32)
+            return (scores >= 0.5).astype(np.int32), scores
+        return probabilities.argmax(axis=1).astype(np.int32), probabilities.max(axis=1).astype(np.float32)
+
+    def predict(self, sources: Sequence[ImageSource]) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (class index, -1 for a skipped image) and scores (NaN when skipped), in input order.
+
+        ``sources`` are predicted in chunks of ``batch_size``; a caller that hands over one row at a
+        time (the row-at-a-time UDF) gets batches of one, which is the point of that strategy.
+        """
+        model = self.model()
+        labels = np.full(len(sources), -1, dtype=np.int32)
+        scores = np.full(len(sources), np.nan, dtype=np.float32)
+        decode_s = predict_s = 0.0
+        for start in range(0, len(sources), self.batch_size):
+            chunk = sources[start : start + self.batch_size]
+            t0 = time.perf_counter()
+            images, good = load_batch(chunk, self.image_size, self.skip_bad)
+            t1 = time.perf_counter()
+            if len(images):
+                chunk_labels, chunk_scores = self._labels_and_scores(
+                    np.asarray(model.predict_on_batch(images))
+                )
+                index = start + np.flatnonzero(good)
+                labels[index], scores[index] = chunk_labels, chunk_scores
+            decode_s += t1 - t0
+            predict_s += time.perf_counter() - t1
+        if self.tally is not None:
+            vector = np.zeros(tally_width(self.n_classes))
+            vector[: len(TALLY_FIELDS)] = (
+                len(sources),
+                int((labels < 0).sum()),
+                float(np.nansum(scores)),
+                0.0,
+                decode_s,
+                predict_s,
+            )
+            vector[len(TALLY_FIELDS) :] = np.bincount(labels[labels >= 0], minlength=self.n_classes)
+            self.tally.add(vector)
+        return labels, scores

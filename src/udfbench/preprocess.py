@@ -1,0 +1,61 @@
+"""Image decode, convert, resize and scale: the one function every strategy shares.
+
+Every strategy must feed the model identical arrays, so that timings differ only in how Spark moves
+rows and predictions can be compared row by row.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# Images are read from paths (the founding study's way) or from bytes (Spark's binaryFile source).
+ImageSource = str | bytes
+
+
+class BadImage(Exception):
+    """A file that is missing, empty, truncated or not an image."""
+
+
+def _describe(source: ImageSource) -> str:
+    return source if isinstance(source, str) else f"<{len(source)} bytes>"
+
+
+def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
+    """Decode ``source`` into a float32 array of shape (height, width, 3) scaled to [0, 1].
+
+    ``size`` is (height, width). Grayscale, palette, RGBA and CMYK images are converted to RGB
+    (alpha is dropped). JPEG ``draft`` mode lets libjpeg decode large photos at a reduced scale that
+    is still at least the target size, which is what any sensible production pipeline does.
+    """
+    height, width = size
+    try:
+        with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
+            image.draft("RGB", (width, height))
+            rgb = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise BadImage(f"{_describe(source)}: {err}") from None
+    return np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
+
+
+def load_batch(
+    sources: Sequence[ImageSource], size: tuple[int, int], skip_bad: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a batch; returns (images of the good rows, boolean mask of good rows).
+
+    With ``skip_bad`` false the first bad image raises ``BadImage``.
+    """
+    images: list[np.ndarray] = []
+    good = np.ones(len(sources), dtype=bool)
+    for i, source in enumerate(sources):
+        try:
+            images.append(load_image(source, size))
+        except BadImage:
+            if not skip_bad:
+                raise
+            good[i] = False
+    stacked = np.stack(images) if images else np.zeros((0, *size, 3), dtype=np.float32)
+    return stacked, good

@@ -1,0 +1,28 @@
+"""A run's report: a function of its results files only (no Spark, no TensorFlow).
+
+``build_report`` writes ``summary.csv`` (one row per case), ``fits.csv`` (fixed and per-row cost
+per strategy) and ``report.html`` (one self-contained file: plots embedded, no network).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from udfbench.report.html import render_report
+from udfbench.results import read_meta, read_parity, read_results
+from udfbench.stats import case_summaries, cost_fits
+
+__all__ = ["build_report"]
+
+
+def build_report(run_dir: Path) -> Path:
+    meta = read_meta(run_dir)
+    results = read_results(run_dir)
+    parity = read_parity(run_dir)
+    summary = case_summaries(results)
+    fits = cost_fits(results)
+    summary.to_csv(run_dir / "summary.csv", index=False)
+    fits.to_csv(run_dir / "fits.csv", index=False)
+    path = run_dir / "report.html"
+    path.write_text(render_report(meta, results, summary, fits, parity), encoding="utf-8")
+    return path

@@ -1,0 +1,141 @@
+"""Pure statistics over timings: no I/O, no Spark, easy to test on made-up numbers.
+
+The summary follows Spark's own benchmark tables (best, median, mean, spread, rate, relative) and
+the cost model is a straight line through the sizes: ``seconds = fixed_s + per_row_s * rows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from udfbench.results import CASE_KEY
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    min: float
+    median: float
+    mean: float
+    max: float
+    std: float
+    q1: float
+    q3: float
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Order statistics and moments of one case's measured seconds (std is the sample std, ddof=1)."""
+    data = np.asarray(values, dtype=float)
+    if data.size == 0:
+        raise ValueError("no values to summarize")
+    q1, median, q3 = np.percentile(data, [25, 50, 75])
+    std = float(data.std(ddof=1)) if data.size > 1 else 0.0
+    return Summary(
+        count=int(data.size),
+        min=float(data.min()),
+        median=float(median),
+        mean=float(data.mean()),
+        max=float(data.max()),
+        std=std,
+        q1=float(q1),
+        q3=float(q3),
+    )
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """Cost as fixed seconds plus seconds per row, with standard errors; r2 says how straight it is."""
+
+    fixed_s: float
+    per_row_s: float
+    fixed_stderr: float
+    per_row_stderr: float
+    r2: float
+    points: int
+
+
+def linear_fit(sizes: Sequence[float], seconds: Sequence[float]) -> LinearFit | None:
+    """Least-squares line through every (size, seconds) point; None with fewer than two sizes."""
+    x, y = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
+    if np.unique(x).size < 2:
+        return None
+    fit = sps.linregress(x, y)
+    return LinearFit(
+        fixed_s=float(fit.intercept),
+        per_row_s=float(fit.slope),
+        fixed_stderr=float(fit.intercept_stderr),
+        per_row_stderr=float(fit.stderr),
+        r2=float(fit.rvalue**2),
+        points=int(x.size),
+    )
+
+
+def _measured(results: pd.DataFrame) -> pd.DataFrame:
+    ok = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+    return ok.astype({"seconds": float})
+
+
+def _group_key(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c in frame.columns]
+
+
+def case_summaries(results: pd.DataFrame, reference: str = "python") -> pd.DataFrame:
+    """One row per case: count, min, median, mean, std, IQR, images/s, cold start, relative speed.
+
+    ``relative`` is the reference strategy's median divided by this case's median for the same
+    cluster, size and settings (above 1 means faster than the reference); ``cold_s`` is the first
+    warmup run, which includes starting Python workers and loading the model.
+    """
+    key = _group_key(results, CASE_KEY)
+    rows = []
+    for case, group in results.groupby(key, dropna=False, sort=True):
+        measured = _measured(group)
+        warm = group[group["warmup"].astype(bool) & (group["status"] == "ok")]
+        row = dict(zip(key, case, strict=True))
+        row["eval_type"] = group["eval_type"].iloc[0]
+        row["cores"] = int(group["cores"].iloc[0])
+        failed = group[group["status"] != "ok"]
+        row["status"] = failed["status"].iloc[0] if len(failed) else "ok"
+        row["error"] = next((e for e in failed["error"] if e), "")
+        row["cold_s"] = float(warm.sort_values("repeat")["seconds"].iloc[0]) if len(warm) else np.nan
+        if len(measured):
+            s = summarize(measured["seconds"])
+            row.update({k: v for k, v in asdict(s).items() if k not in {"q1", "q3"}})
+            row["iqr"] = s.iqr
+            row["images_per_s"] = row["size"] / s.median if s.median > 0 else np.nan
+            row["images_per_s_per_core"] = row["images_per_s"] / row["cores"]
+        else:
+            row.update(dict.fromkeys(["count", "min", "median", "mean", "max", "std", "iqr"], np.nan))
+            row["count"] = 0
+            row["images_per_s"] = row["images_per_s_per_core"] = np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    # Same cluster, size and settings; string keys because unset settings are NaN, which never match.
+    others = table[[c for c in key if c != "strategy"]].astype(str).agg("|".join, axis=1)
+    is_ref = table["strategy"] == reference
+    ref_median = dict(zip(others[is_ref], table.loc[is_ref, "median"], strict=True))
+    table["relative"] = others.map(ref_median) / table["median"]
+    return table
+
+
+def cost_fits(results: pd.DataFrame) -> pd.DataFrame:
+    """One straight-line cost fit per case without its size: fixed seconds and seconds per row."""
+    key = [c for c in _group_key(results, CASE_KEY) if c != "size"]
+    measured = _measured(results)
+    rows = []
+    for case, group in measured.groupby(key, dropna=False, sort=True):
+        fit = linear_fit(group["size"], group["seconds"])
+        if fit is not None:
+            rows.append({**dict(zip(key, case, strict=True)), **asdict(fit)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,80 @@
+"""The one interface every strategy implements.
+
+A strategy differs from the others only in how rows reach ``Predictor.predict``: a driver loop, a
+row-at-a-time UDF, a pandas UDF, and so on. Decoding, batching, counting and the model cache are
+the predictor's job, so that every strategy does the same work and gives the same answers.
+
+Spark strategies turn the input DataFrame (columns ``id``, ``path``, ``truth`` and, in bytes mode,
+``content``) into one with ``id``, ``path``, ``label`` (class index, -1 when the image was skipped)
+and ``score``. Local strategies do the same on pandas chunks, without Spark.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pandas as pd
+
+from udfbench.predictor import Predictor
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+OUTPUT_COLUMNS = ("id", "path", "label", "score")
+PREDICTION_DDL = "label int, score float"
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    # Spark's PythonEvalType name of the UDF the strategy builds, or "none" (no Python UDF).
+    eval_type: ClassVar[str]
+    uses_spark: ClassVar[bool] = True
+
+    def unsupported_reason(self, spark: SparkSession | None) -> str | None:
+        """Why this strategy cannot run here (old Spark, Spark Connect, ...), or None."""
+        return None
+
+
+class SparkStrategy(Strategy):
+    @abstractmethod
+    def transform(self, df: DataFrame, predictor: Predictor, source: str) -> DataFrame:
+        """Add ``label`` and ``score`` to ``df``, predicting from column ``source`` (path or content)."""
+
+
+class LocalStrategy(Strategy):
+    uses_spark = False
+
+    @abstractmethod
+    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
+        """Yield ``rows`` in chunks with ``label`` and ``score`` added; never hold all images at once."""
+
+
+def chunk_sources(chunk: pd.DataFrame, source: str) -> list[str] | list[bytes]:
+    """The values to predict from: paths, or in bytes mode the files' bytes, read chunk by chunk."""
+    if source == "content":
+        return [Path(p).read_bytes() for p in chunk["path"]]
+    return chunk[source].tolist()
+
+
+def check_eval_type(udf: Any, expected: str) -> Any:
+    """Return ``udf`` after making sure Spark built the kind of UDF the results will say it is.
+
+    PySpark picks eval types from flags, type hints and defaults that change between versions
+    (in 4.x a plain ``udf`` is Arrow-backed by default), so a silent change would mislabel results.
+    """
+    from pyspark.util import PythonEvalType
+
+    actual = udf.evalType
+    if actual != getattr(PythonEvalType, expected):
+        names = {getattr(PythonEvalType, n): n for n in dir(PythonEvalType) if n.isupper()}
+        raise RuntimeError(f"expected a {expected} UDF but Spark built {names.get(actual, actual)}")
+    return udf
+
+
+def with_prediction(df: DataFrame, prediction: Column) -> DataFrame:
+    """Add a ``label int, score float`` struct-valued expression as two top-level columns."""
+    keep = [c for c in df.columns if c != "content"]
+    return df.withColumn("prediction", prediction).select(*keep, "prediction.label", "prediction.score")

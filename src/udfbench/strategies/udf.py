@@ -1,0 +1,30 @@
+"""``udf``: the pickled row-at-a-time Python UDF of the founding study.
+
+In PySpark 4.x a plain ``udf`` may be Arrow-backed and reads type hints, so this one asks for the
+pickled kind explicitly (``useArrow=False``, no hints). One row per call means one image per
+prediction: batching is what this strategy cannot do.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from udfbench.predictor import Predictor
+from udfbench.strategies.base import PREDICTION_DDL, SparkStrategy, check_eval_type, with_prediction
+
+
+class RowUdf(SparkStrategy):
+    name = "udf"
+    eval_type = "SQL_BATCHED_UDF"
+
+    def transform(self, df: DataFrame, predictor: Predictor, source: str) -> DataFrame:
+        def predict_row(value):
+            labels, scores = predictor.predict([value])
+            return int(labels[0]), float(scores[0])
+
+        udf = check_eval_type(F.udf(predict_row, PREDICTION_DDL, useArrow=False), self.eval_type)
+        return with_prediction(df, udf(F.col(source)))
+
+
+STRATEGY = RowUdf()
