@@ -20,7 +20,7 @@ from udfbench.model import ModelSpec, load_model_bytes
 from udfbench.preprocess import ImageSource, load_batch
 
 # The fixed head of a tally vector; one count per class follows.
-TALLY_FIELDS = ("rows", "skipped", "score_sum", "load_s", "decode_s", "predict_s")
+TALLY_FIELDS = ("rows", "skipped", "score_sum", "model_loads", "load_s", "decode_s", "predict_s")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Tally:
     rows: int
     skipped: int
     score_sum: float
+    model_loads: int
     load_s: float
     decode_s: float
     predict_s: float
@@ -40,6 +41,7 @@ class Tally:
         return cls(
             rows=int(round(head.pop("rows"))),
             skipped=int(round(head.pop("skipped"))),
+            model_loads=int(round(head.pop("model_loads"))),
             class_counts=counts,
             **head,
         )
@@ -68,6 +70,16 @@ class LocalTally:
 
 def tally_width(n_classes: int) -> int:
     return len(TALLY_FIELDS) + n_classes
+
+
+def tally_vector(n_classes: int, class_counts: np.ndarray | None = None, **amounts: float) -> np.ndarray:
+    """A tally increment: named amounts from TALLY_FIELDS, then the count of each predicted class."""
+    vector = np.zeros(tally_width(n_classes))
+    for name, amount in amounts.items():
+        vector[TALLY_FIELDS.index(name)] = amount
+    if class_counts is not None:
+        vector[len(TALLY_FIELDS) :] = class_counts
+    return vector
 
 
 # Per Python process: models by digest. Spark reuses Python workers, so the cold load happens once.
@@ -131,16 +143,12 @@ class Predictor:
                 _set_threads(self.threads)
             data = self.model_data.value if hasattr(self.model_data, "value") else self.model_data
             model = _MODELS[self.digest] = load_model_bytes(data, self.suffix)
-            self._add(load_s=time.perf_counter() - started)
+            self._add(model_loads=1, load_s=time.perf_counter() - started)
         return model
 
     def _add(self, **amounts: float) -> None:
-        if self.tally is None:
-            return
-        vector = np.zeros(tally_width(self.n_classes))
-        for name, amount in amounts.items():
-            vector[TALLY_FIELDS.index(name)] = amount
-        self.tally.add(vector)
+        if self.tally is not None:
+            self.tally.add(tally_vector(self.n_classes, **amounts))
 
     def _labels_and_scores(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.output == "sigmoid":
@@ -172,15 +180,15 @@ class Predictor:
             decode_s += t1 - t0
             predict_s += time.perf_counter() - t1
         if self.tally is not None:
-            vector = np.zeros(tally_width(self.n_classes))
-            vector[: len(TALLY_FIELDS)] = (
-                len(sources),
-                int((labels < 0).sum()),
-                float(np.nansum(scores)),
-                0.0,
-                decode_s,
-                predict_s,
+            self.tally.add(
+                tally_vector(
+                    self.n_classes,
+                    class_counts=np.bincount(labels[labels >= 0], minlength=self.n_classes),
+                    rows=len(sources),
+                    skipped=int((labels < 0).sum()),
+                    score_sum=float(np.nansum(scores)),
+                    decode_s=decode_s,
+                    predict_s=predict_s,
+                )
             )
-            vector[len(TALLY_FIELDS) :] = np.bincount(labels[labels >= 0], minlength=self.n_classes)
-            self.tally.add(vector)
         return labels, scores

@@ -69,6 +69,7 @@ class ResultRow(_Row):
     rows: int
     skipped: int
     images_per_s: float | None
+    model_loads: int  # model loads in the workers during this run: cold runs only, once per Python worker
     load_s: float
     decode_s: float
     predict_s: float

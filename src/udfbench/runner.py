@@ -147,7 +147,7 @@ class Case:
     cores: int
 
     def row(self, run_id: str, input_mode: str, sink: str, **values: Any) -> ResultRow:
-        defaults = {"rows": 0, "skipped": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0}
+        defaults = {"rows": 0, "skipped": 0, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0}
         return ResultRow(
             run_id=run_id,
             cluster=self.cluster.name,
@@ -323,6 +323,7 @@ class Runner:
                         rows=tally.rows,
                         skipped=tally.skipped,
                         images_per_s=tally.rows / seconds if seconds > 0 else None,
+                        model_loads=tally.model_loads,
                         load_s=tally.load_s,
                         decode_s=tally.decode_s,
                         predict_s=tally.predict_s,

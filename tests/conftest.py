@@ -1,0 +1,64 @@
+"""Shared fixtures: one local Spark session for the whole test session, small seeds and a small model.
+
+Tests that run a whole benchmark go through the ``udfbench`` command in a subprocess (as a user
+would), so they never fight the shared session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from udfbench.config import ModelConfig
+from udfbench.dataset import SeedImage, write_builtin_seeds
+
+TEST_IMAGE_SIZE = 48
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from udfbench.cluster import session_conf, spark_session
+    from udfbench.config import SparkConfig
+
+    conf = session_conf(SparkConfig(driver_memory="1g"), task_cpus=1, threads=None)
+    with spark_session("local[2]", "udfbench-tests", conf) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory) -> list[SeedImage]:
+    return write_builtin_seeds(tmp_path_factory.mktemp("seeds"), seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_model():
+    """The built-in CNN at a small input size: same layers, a fraction of the compute."""
+    from udfbench.model import prepare_model
+
+    spec, _ = prepare_model(ModelConfig(image_size=TEST_IMAGE_SIZE), seed=3, config_path="test")
+    return spec
+
+
+def write_config(folder: Path, body: str) -> Path:
+    """Write a bench.yaml into ``folder`` from an indented YAML string."""
+    path = folder / "bench.yaml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the udfbench command as a user would, in a fresh interpreter."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "udfbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )

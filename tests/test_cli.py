@@ -1,0 +1,98 @@
+"""The commands as a user runs them: a whole run, a rebuilt report, an interrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli, write_config
+
+TINY = """
+    name: tiny
+    dataset: {sizes: [6, 12], seed: 3}
+    model: {image_size: 48}
+    strategies: [python, udf, pandas_udf]
+    batch_size: 4
+    warmup: 1
+    repeats: 2
+    spark: {master: "local[2]", driver_memory: 1g}
+"""
+
+
+@pytest.mark.slow
+def test_run_writes_verified_results_and_a_complete_report(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "run"
+    result = run_cli("run", str(config), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 3 * 2 * 3
+    assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    assert (results["rows"] == results["size"]).all()
+    assert results.groupby(["strategy", "size"])["warmup"].sum().eq(1).all()
+    assert set(results["eval_type"]) == {"none", "SQL_BATCHED_UDF", "SQL_SCALAR_PANDAS_UDF"}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete"
+    assert {"python", "pyspark", "pyarrow", "pandas", "numpy", "java"} <= set(meta["versions"])
+    assert {"cpu", "cores", "memory_gib", "os"} <= set(meta["machine"])
+    assert meta["setup_seconds"]["driver"]["model_load_s"] > 0
+    parity = pd.read_csv(out / "parity.csv")
+    assert sorted(parity["strategy"]) == ["pandas_udf", "python", "udf"] and (parity["status"] == "ok").all()
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4 and "Not shown" not in html
+    assert "http://" not in html and "https://" not in html  # opens from disk, no network
+
+    # The report is a function of the files alone: delete it and rebuild.
+    summary = pd.read_csv(out / "summary.csv")
+    (out / "report.html").unlink()
+    (out / "summary.csv").unlink()
+    rebuilt = run_cli("report", str(out), timeout=120)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), summary)
+    assert (out / "report.html").read_text().count("data:image/png;base64,") >= 4
+
+
+def test_run_refuses_a_folder_that_holds_results(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.csv").write_text("x")
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=120)
+    assert result.returncode == 2 and "not empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    result = run_cli("report", str(tmp_path), timeout=120)
+    assert result.returncode == 2 and "meta.json" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_run_keeps_every_finished_case(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY.replace("repeats: 2", "repeats: 30"))
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        results = out / "results.csv"
+        if results.exists() and len(results.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    kept = pd.read_csv(out / "results.csv")
+    assert len(kept) >= 4 and (kept["status"] == "ok").all() and (kept["rows"] == kept["size"]).all()
+    assert json.loads((out / "meta.json").read_text())["status"] == "interrupted"
+    assert (out / "report.html").exists()

@@ -1,0 +1,91 @@
+"""bench.yaml: what is accepted, and one clear line with exit status 2 for everything that is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, write_config
+from udfbench.config import axes_grid, load_config
+from udfbench.errors import UserError
+
+VALID = """
+    name: t
+    dataset: {sizes: [10, 20]}
+    strategies: [python, udf]
+"""
+
+
+def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, VALID))
+    assert config.dataset.seed_images == "builtin"
+    assert config.model.image_size == 192 and config.model.classes == ["dog", "cat"]
+    assert config.spark.master == "local[*]"
+    assert [c.master_url() for c in config.cluster_list()] == ["local[*]"]
+    assert config.output_dir == str(tmp_path / "reports")
+
+
+def test_list_valued_knobs_become_axes(tmp_path: Path) -> None:
+    config = load_config(
+        write_config(tmp_path, VALID + "    batch_size: [2, 32]\n    spark: {arrow_batch_size: [100, 1000]}\n")
+    )
+    grid = axes_grid(config)
+    assert {(a.batch_size, a.arrow_batch_size) for a in grid} == {(2, 100), (2, 1000), (32, 100), (32, 1000)}
+
+
+def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "imgs").mkdir()
+    config = load_config(write_config(tmp_path, VALID + "    output_dir: out\n"), {"dataset.seed_images": "imgs"})
+    assert config.dataset.seed_images == str(tmp_path / "imgs")
+    assert config.output_dir == str(tmp_path / "out")
+
+
+BAD = [
+    ("dataset: {sizes: [10]\nstrategies: [python]\n", "line", "not valid YAML"),
+    (VALID + "    colour: blue\n", "colour", "unknown key"),
+    (VALID.replace("[10, 20]", "[10, -5]"), "dataset.sizes[1]", "greater than 0"),
+    (VALID.replace("[10, 20]", "[10, many]"), "dataset.sizes[1]", "integer"),
+    (VALID.replace("[python, udf]", "[]"), "strategies", "at least 1"),
+    (VALID.replace("[python, udf]", "[python, gpu_magic]"), "strategies", "known: python"),
+    (VALID + "    dataset_extra: 1\n", "dataset_extra", "unknown key"),
+    (VALID + "    repeats: 0\n", "repeats", "greater than 0"),
+    (VALID + "    model: {path: missing.keras}\n", "model.path", "does not exist"),
+    (VALID.replace("{sizes: [10, 20]}", "{sizes: [10], seed_images: nowhere}"), "dataset.seed_images", "does not exist"),
+    (VALID + "    clusters: [{name: c, kind: external}]\n", "clusters[0]", "needs 'master'"),
+    ("- just\n- a list\n", "bench.yaml", "mapping"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "words"), BAD)
+def test_bad_config_is_one_error_naming_the_field(tmp_path: Path, text: str, field: str, words: str) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(text if not text.startswith("\n") else __import__("textwrap").dedent(text))
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message and field in message and words in message
+
+
+@pytest.mark.parametrize("verb", ["validate", "run"])
+@pytest.mark.parametrize(("text", "field", "words"), [BAD[0], BAD[1], BAD[2], BAD[5], BAD[8]])
+def test_cli_reports_bad_config_in_one_line_with_status_2(
+    tmp_path: Path, verb: str, text: str, field: str, words: str
+) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(text if not text.startswith("\n") else __import__("textwrap").dedent(text))
+    result = run_cli(verb, str(path), timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and words in lines[0], result.stderr
+
+
+def test_cli_missing_config_and_bad_override(tmp_path: Path) -> None:
+    missing = run_cli("validate", str(tmp_path / "nope.yaml"), timeout=120)
+    assert missing.returncode == 2 and "config file not found" in missing.stderr
+    path = write_config(tmp_path, VALID)
+    bad = run_cli("validate", str(path), "--sizes", "10,x", timeout=120)
+    assert bad.returncode == 2 and "--sizes" in bad.stderr and "Traceback" not in bad.stderr
+    ok = run_cli("validate", str(path), "--sizes", "5,6,7", "--strategies", "python", timeout=120)
+    assert ok.returncode == 0 and "3 cases" in ok.stdout, ok.stderr

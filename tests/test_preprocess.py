@@ -1,0 +1,55 @@
+"""The shared preprocessing: odd colour modes are converted, broken files are reported, never guessed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from udfbench.preprocess import BadImage, load_batch, load_image
+
+SIZE = (24, 32)  # height, width
+
+
+@pytest.mark.parametrize(("mode", "suffix"), [("L", "jpg"), ("RGBA", "png"), ("CMYK", "jpg"), ("P", "png"), ("RGB", "png")])
+def test_colour_modes_become_rgb_in_unit_range(tmp_path: Path, mode: str, suffix: str) -> None:
+    path = tmp_path / f"x.{suffix}"
+    Image.new(mode, (300, 200), color=(200, 100, 50, 255)[: len(mode)] if mode != "P" else 3).save(path)
+    array = load_image(str(path), SIZE)
+    assert array.shape == (24, 32, 3) and array.dtype == np.float32
+    assert 0.0 <= array.min() and array.max() <= 1.0
+
+
+def test_bytes_and_path_give_identical_arrays(seeds) -> None:
+    path = seeds[0].path
+    assert np.array_equal(load_image(path, SIZE), load_image(Path(path).read_bytes(), SIZE))
+
+
+def _broken_files(folder: Path) -> list[str]:
+    good = folder / "good.jpg"
+    Image.new("RGB", (64, 64), "white").save(good)
+    truncated = folder / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:200])
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    text = folder / "text.jpg"
+    text.write_text("hello")
+    return [str(truncated), str(empty), str(text), str(folder / "missing.jpg")]
+
+
+def test_unreadable_images_raise_bad_image_naming_the_file(tmp_path: Path) -> None:
+    for path in _broken_files(tmp_path):
+        with pytest.raises(BadImage, match=Path(path).name):
+            load_image(path, SIZE)
+
+
+def test_load_batch_skips_or_fails_on_bad_images(tmp_path: Path) -> None:
+    bad = _broken_files(tmp_path)
+    sources = [str(tmp_path / "good.jpg"), *bad, str(tmp_path / "good.jpg")]
+    images, good = load_batch(sources, SIZE, skip_bad=True)
+    assert images.shape == (2, 24, 32, 3)
+    assert good.tolist() == [True, False, False, False, False, True]
+    with pytest.raises(BadImage):
+        load_batch(sources, SIZE, skip_bad=False)

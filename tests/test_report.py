@@ -1,0 +1,56 @@
+"""The report is a function of the results files: every plot present, every string escaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from udfbench.report import build_report
+from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
+
+EVIL = '<script>alert("x")</script>'
+
+
+def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_meta(folder, RunMeta(run_id=folder.name, name=EVIL, status="complete", started_at="t",
+                               config_file=f"/x/{EVIL}.yaml", config={"name": EVIL}))
+    out = CsvAppender(folder / RESULTS_FILE, ResultRow)
+    rng = np.random.default_rng(0)
+    for strategy_index, strategy in enumerate(strategies):
+        for size in sizes:
+            for batch_size in (sweep or {}).get("batch_size", [32]):
+                for repeat, warmup in [(1, True), (1, False), (2, False), (3, False)]:
+                    seconds = (1 + strategy_index) * (0.5 + size / 100) * rng.uniform(0.9, 1.1) * (3 if warmup else 1)
+                    out.append(ResultRow(
+                        run_id=folder.name, cluster="local", strategy=strategy, eval_type="none", size=size,
+                        input_mode="path", sink="noop", batch_size=batch_size, arrow_batch_size=10000,
+                        partitions=None, task_cpus=1, threads=None, cores=2, repeat=repeat, warmup=warmup,
+                        status="ok", seconds=seconds, rows=size, skipped=0, images_per_s=size / seconds,
+                        model_loads=0, load_s=0.0, decode_s=0.0, predict_s=0.0,
+                    ))
+    out.close()
+    return folder
+
+
+def test_report_has_every_plot_and_table(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "r", ["python", "pandas_udf"], [10, 50, 100], sweep={"batch_size": [2, 32]})
+    html = build_report(run).read_text()
+    # time, throughput, speed-up, cold start, and throughput against the swept batch size
+    assert html.count("data:image/png;base64,") == 5
+    assert "Not shown" not in html
+    for heading in ["Summary", "How cost grows with size", "Prediction parity", "Machine and versions"]:
+        assert heading in html
+    assert (run / "summary.csv").exists() and (run / "fits.csv").exists()
+
+
+def test_report_says_why_a_plot_is_missing(tmp_path: Path) -> None:
+    html = build_report(make_run(tmp_path / "r", ["udf"], [10])).read_text()
+    assert "Not shown: needs the python strategy" in html
+
+
+def test_every_string_is_escaped(tmp_path: Path) -> None:
+    html = build_report(make_run(tmp_path / "r", ["python", EVIL], [10, 20])).read_text()
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html

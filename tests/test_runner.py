@@ -1,0 +1,211 @@
+"""The measuring loop: every row through the model, verified; wrong or short answers fail their case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from tests.conftest import TEST_IMAGE_SIZE
+from udfbench.config import ClusterConfig, axes_grid, parse_config
+from udfbench.dataset import SeedImage, draw_rows
+from udfbench.errors import CaseFailed
+from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
+from udfbench.runner import Case, Reference, Runner, Session
+from udfbench.strategies import get_strategy
+from udfbench.strategies.base import LocalStrategy, SparkStrategy
+from udfbench.strategies.pandas_udf import PandasUdf
+
+
+class Recorder:
+    """Stands in for a CsvAppender."""
+
+    def __init__(self) -> None:
+        self.rows: list = []
+
+    def append(self, row) -> None:
+        self.rows.append(row)
+
+
+def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **settings) -> Runner:
+    raw = {
+        "dataset": {"sizes": [size], "on_bad_image": settings.pop("on_bad_image", "fail")},
+        "model": {"image_size": TEST_IMAGE_SIZE},
+        "strategies": ["python"],
+        "warmup": 1,
+        "repeats": 2,
+        "batch_size": 4,
+        **settings,
+    }
+    config = parse_config(raw, tmp_path / "bench.yaml")
+    runner = Runner(config, tmp_path / "bench.yaml", tmp_path, progress=lambda _: None)
+    runner.datasets = {size: draw_rows(seeds, size, seed=5)}
+    runner.reference = Reference.compute(spec, seeds, config.parity.tolerance)
+    return runner
+
+
+def run_case(runner: Runner, strategy, spark, spec) -> tuple[list, list]:
+    results, parity = Recorder(), Recorder()
+    axes = axes_grid(runner.config)[0]
+    session = Session(spark, spark.sparkContext.broadcast(spec.data)) if strategy.uses_spark else None
+    predictor = Predictor.for_spec(
+        spec, session.model_data if session else spec.data, axes.batch_size,
+        skip_bad=runner.config.dataset.on_bad_image == "skip", threads=None,
+    )
+    size = runner.config.dataset.sizes[0]
+    case = Case(ClusterConfig(name="local", kind="local"), strategy, size, axes, cores=2)
+    runner._run_case(case, session, predictor, results, parity)
+    return results.rows, parity.rows
+
+
+class DropsHalf(PandasUdf):
+    """A broken strategy that silently loses rows."""
+
+    name = "drops_half"
+
+    def transform(self, df, predictor, source):
+        return super().transform(df.where(F.col("id") % 2 == 0), predictor, source)
+
+
+class AnswersWrong(PandasUdf):
+    """A broken strategy whose predictions are attached to the wrong rows."""
+
+    name = "answers_wrong"
+
+    def transform(self, df, predictor, source):
+        out = super().transform(df, predictor, source)
+        return out.withColumn("label", 1 - F.col("label"))
+
+
+class FlipsLocal(LocalStrategy):
+    name = "flips"
+    eval_type = "none"
+
+    def predict_local(self, rows, predictor, source):
+        for chunk in get_strategy("python").predict_local(rows, predictor, source):
+            yield chunk.assign(score=chunk["score"] * 0.5)
+
+
+@pytest.mark.spark
+def test_count_prunes_the_udf_but_the_noop_sink_runs_every_row(spark, seeds, small_model) -> None:
+    """The founding study's pitfall, kept as a test: count() runs the model on zero rows."""
+    rows = draw_rows(seeds, 16, seed=1)
+    df = spark.createDataFrame(rows).repartition(2)
+    predictor = Predictor.for_spec(small_model, spark.sparkContext.broadcast(small_model.data), 4, False, None)
+    counted = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
+    assert PandasUdf().transform(df, predictor.with_tally(counted), "path").count() == 16
+    assert Tally.from_vector(counted.value).rows == 0
+    written = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
+    PandasUdf().transform(df, predictor.with_tally(written), "path").write.format("noop").mode("overwrite").save()
+    assert Tally.from_vector(written.value).rows == 16
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", ["python", "udf", "pandas_udf"])
+def test_each_strategy_sees_every_row_and_matches_the_reference(tmp_path, spark, seeds, small_model, name) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=14)
+    results, parity = run_case(runner, get_strategy(name), spark, small_model)
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    assert [r.warmup for r in results] == [True, False, False]
+    assert all(r.rows == 14 and r.skipped == 0 for r in results)
+    assert [p.status for p in parity] == ["ok"] and parity[0].rows == 14 and parity[0].label_mismatches == 0
+    assert results[0].eval_type == get_strategy(name).eval_type
+
+
+@pytest.mark.spark
+def test_model_is_loaded_once_per_python_worker_not_per_row(tmp_path, spark, seeds, small_model) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=40)
+    from dataclasses import replace
+
+    from udfbench import predictor as predictor_module
+
+    # A digest no worker has cached yet, so the first run is a true cold start.
+    fresh = Predictor.for_spec(small_model, spark.sparkContext.broadcast(small_model.data), 4, False, None)
+    fresh = replace(fresh, digest="never-seen-before")
+    loads = []
+    for _ in range(3):
+        tally = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
+        df = spark.createDataFrame(runner.datasets[40]).repartition(8)
+        get_strategy("udf").transform(df, fresh.with_tally(tally), "path").write.format("noop").mode("overwrite").save()
+        result = Tally.from_vector(tally.value)
+        assert result.rows == 40
+        loads.append(result.model_loads)
+    assert 1 <= loads[0] <= 2  # local[2]: at most one load per Python worker
+    assert loads[1:] == [0, 0]
+    assert "never-seen-before" not in predictor_module._MODELS  # the driver never loaded it
+
+
+@pytest.mark.spark
+def test_a_strategy_that_loses_rows_fails_its_case(tmp_path, spark, seeds, small_model) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=10)
+    results, _ = run_case(runner, DropsHalf(), spark, small_model)
+    assert [r.status for r in results] == ["failed"]
+    assert "the model saw 5 of 10 rows" in results[0].error
+
+
+@pytest.mark.spark
+def test_wrong_answers_fail_parity(tmp_path, spark, seeds, small_model) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=10)
+    results, parity = run_case(runner, AnswersWrong(), spark, small_model)
+    assert results[-1].status == "parity_failed"
+    assert parity[0].status == "failed" and parity[0].label_mismatches > 0
+
+
+def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=10)
+    results, _ = run_case(runner, FlipsLocal(), None, small_model)
+    assert results[-1].status == "parity_failed"
+
+
+def test_tally_check_catches_short_counts(tmp_path, seeds, small_model) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=10)
+    short = Tally(rows=9, skipped=0, score_sum=0.0, model_loads=0, load_s=0, decode_s=0, predict_s=0, class_counts=(9, 0))
+    with pytest.raises(CaseFailed, match="saw 9 of 10"):
+        runner.reference.check_tally(short, runner.datasets[10], 2, 1e-4)
+
+
+class Spy:
+    """A predictor stand-in recording how many images each call asked for."""
+
+    batch_size = 3
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, sources):
+        self.calls.append(len(sources))
+        return np.zeros(len(sources), dtype=np.int32), np.zeros(len(sources), dtype=np.float32)
+
+
+def test_python_loop_streams_one_batch_at_a_time(seeds) -> None:
+    rows = draw_rows(seeds, 10, seed=1)
+    spy = Spy()
+    chunks = get_strategy("python").predict_local(rows, spy, "path")
+    next(chunks)
+    assert spy.calls == [3]  # lazily: nothing beyond the first batch has been decoded
+    assert sum(len(c) for c in chunks) == 7 and spy.calls == [3, 3, 3, 1]
+
+
+@pytest.mark.parametrize("mode", ["skip", "fail"])
+def test_bad_images_are_counted_or_fail_naming_the_file(tmp_path, seeds, small_model, spark, mode) -> None:
+    broken = tmp_path / "cat.99.jpeg"
+    broken.write_bytes(Path(seeds[0].path).read_bytes()[:300])
+    with_bad = [*seeds, SeedImage(str(broken), "cat")]
+    runner = make_runner(tmp_path, with_bad, small_model, size=30, on_bad_image=mode)
+    expected_skips = int((runner.datasets[30]["path"] == str(broken)).sum())
+    assert expected_skips > 0
+    for name in ["python", "pandas_udf"]:
+        results, _ = run_case(runner, get_strategy(name), spark, small_model)
+        if mode == "skip":
+            assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
+        else:
+            assert [r.status for r in results] == ["failed"] and "cat.99.jpeg" in results[0].error
+
+
+def test_local_tally_adds_like_an_accumulator() -> None:
+    tally = LocalTally(tally_width(2))
+    tally.add(np.ones(tally_width(2)))
+    tally.add(np.ones(tally_width(2)))
+    assert Tally.from_vector(tally.value).rows == 2
