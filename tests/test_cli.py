@@ -96,3 +96,10 @@ def test_interrupted_run_keeps_every_finished_case(tmp_path: Path) -> None:
     assert len(kept) >= 4 and (kept["status"] == "ok").all() and (kept["rows"] == kept["size"]).all()
     assert json.loads((out / "meta.json").read_text())["status"] == "interrupted"
     assert (out / "report.html").exists()
+
+
+def test_a_sweep_over_budget_is_refused_with_an_estimate(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY.replace("[6, 12]", "[1000, 2000, 3000]") + "    budget_minutes: 1\n")
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=120)
+    assert result.returncode == 2 and "budget_minutes" in result.stderr and "estimated" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -209,3 +209,33 @@ def test_local_tally_adds_like_an_accumulator() -> None:
     tally.add(np.ones(tally_width(2)))
     tally.add(np.ones(tally_width(2)))
     assert Tally.from_vector(tally.value).rows == 2
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", ["python", "pandas_udf"])
+def test_sorted_sink_writes_every_row_into_its_class_folder(tmp_path, spark, seeds, small_model, name) -> None:
+    import pyarrow.dataset as ds
+
+    runner = make_runner(tmp_path, seeds, small_model, size=18, sink="sorted")
+    results, _ = run_case(runner, get_strategy(name), spark, small_model)
+    assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
+    (target,) = (tmp_path / "sorted").iterdir()
+    written = ds.dataset(target, format="parquet", partitioning="hive").to_table().to_pandas()
+    assert sorted(written["id"]) == list(range(18))
+    expected = runner.datasets[18]["path"].map(runner.reference.labels).map({0: "dog", 1: "cat"})
+    got = written.set_index("id").sort_index()["class"].astype(str)
+    assert (got.to_numpy() == expected.to_numpy()).all()
+
+
+def test_sorted_sink_check_notices_a_lost_file(tmp_path) -> None:
+    import pandas as pd
+
+    from udfbench.sinks import consume_local, verify_sorted
+
+    chunks = [pd.DataFrame({"id": [0, 1], "path": ["a", "b"], "label": [0, 1], "score": [0.1, 0.9]}),
+              pd.DataFrame({"id": [2], "path": ["c"], "label": [1], "score": [0.8]})]
+    consume_local(iter(chunks), "sorted", tmp_path / "out", ["dog", "cat"])
+    verify_sorted(tmp_path / "out", 3, [1, 2], ["dog", "cat"])
+    next((tmp_path / "out" / "class=cat").iterdir()).unlink()
+    with pytest.raises(CaseFailed, match="holds . rows"):
+        verify_sorted(tmp_path / "out", 3, [1, 2], ["dog", "cat"])

@@ -56,8 +56,15 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="a .keras or .h5 model instead of the config's")
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_config_options(parser)
+    parser.add_argument("--out", type=Path, help="the run folder to write (default: a new one under reports/)")
+    parser.add_argument("--force", action="store_true", help="run even if the estimate exceeds budget_minutes")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from udfbench.config import axes_grid, load_config
+    from udfbench.runner import Runner
 
     config = load_config(args.config, _overrides(args))
     cases = (
@@ -66,7 +73,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         * len(config.strategies)
         * len(config.dataset.sizes)
     )
-    print(f"{args.config}: ok ({cases} cases, {cases * (config.warmup + config.repeats)} timed runs)")
+    minutes = Runner(config, args.config, Path("."), lambda _: None).estimate_seconds() / 60
+    print(
+        f"{args.config}: ok ({cases} cases, {cases * (config.warmup + config.repeats)} timed runs, "
+        f"at most about {minutes:.0f} minutes on 2 cores)"
+    )
     return EXIT_OK
 
 
@@ -79,6 +90,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.runner import Runner, new_run_dir, run_benchmark
 
     config = load_config(args.config, _overrides(args))
+    estimate = Runner(config, args.config, Path("."), lambda _: None).estimate_seconds()
+    if estimate > config.budget_minutes * 60 and not args.force:
+        raise UserError(
+            f"estimated {estimate / 60:.0f} minutes, over the budget of {config.budget_minutes:g}; "
+            "raise budget_minutes, shrink the sweep, or pass --force",
+            where=f"{args.config}: budget_minutes",
+        )
     check_java()
     run_dir = new_run_dir(config, args.out)
     total = Runner(config, args.config, run_dir, lambda _: None).total_runs()
@@ -114,10 +132,7 @@ Verb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Names
 
 VERBS: dict[str, Verb] = {
     "run": (
-        lambda p: (
-            _add_config_options(p),
-            p.add_argument("--out", type=Path, help="the run folder to write"),
-        ),
+        _add_run_options,
         cmd_run,
         "run a benchmark and write results and a report",
     ),

@@ -100,6 +100,8 @@ class BenchConfig(Strict):
     spark: SparkConfig = SparkConfig()
     clusters: list[ClusterConfig] | None = None
     output_dir: str = "reports"
+    # A run estimated to take longer is refused (with the estimate) unless forced.
+    budget_minutes: Annotated[float, Field(gt=0)] = 60.0
 
     @field_validator("strategies")
     @classmethod

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from udfbench import environment
+from udfbench import environment, sinks
 from udfbench.cluster import open_cluster, session_conf, spark_session
 from udfbench.config import BUILTIN, Axes, BenchConfig, ClusterConfig, axes_grid
 from udfbench.dataset import SeedImage, draw_rows, read_seed_folder, write_builtin_seeds
@@ -42,6 +42,9 @@ from udfbench.results import (
 )
 from udfbench.strategies import get_strategy
 from udfbench.strategies.base import LocalStrategy, SparkStrategy, Strategy
+
+# A Spark session and its first Python workers with TensorFlow take about this long on 2 cores.
+SESSION_START_S = 10.0
 
 # Called after every timed run with a one-line description; the CLI draws a progress bar with it.
 ProgressFn = Callable[[str], None]
@@ -146,6 +149,11 @@ class Case:
     axes: Axes
     cores: int
 
+    def slug(self) -> str:
+        """A file-name-safe name that tells cases apart."""
+        settings = "-".join(f"{k}{v}" for k, v in self.axes.model_dump().items() if v is not None)
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{self.cluster.name}-{self.strategy.name}-n{self.size}-{settings}")
+
     def row(self, run_id: str, input_mode: str, sink: str, **values: Any) -> ResultRow:
         defaults = {"rows": 0, "skipped": 0, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0}
         return ResultRow(
@@ -179,12 +187,26 @@ class Runner:
         self.progress = progress
         self.run_id = run_dir.name
         self.tolerance = config.parity.tolerance
+        self.classes = tuple(config.model.classes)
         self.datasets: dict[int, pd.DataFrame] = {}
 
     def total_runs(self) -> int:
         c = self.config
         cases = len(c.cluster_list()) * len(axes_grid(c)) * len(c.strategies) * len(c.dataset.sizes)
         return cases * (c.warmup + c.repeats)
+
+    def estimate_seconds(self) -> float:
+        """A deliberately pessimistic guess at the run's length, to refuse sweeps that would not end today.
+
+        It assumes the slowest strategy's rate on a 2-core machine for every case (row-at-a-time at
+        192x192: about 25 images/s), scaled by the model's input area, plus a session per strategy.
+        """
+        c = self.config
+        per_row = (1 / 25) * (c.model.image_size / 192) ** 2 if c.model.path is None else 1 / 25
+        per_run = sum(0.5 + size * per_row for size in c.dataset.sizes)
+        parity = min(c.dataset.sizes) * per_row
+        per_strategy = len(axes_grid(c)) * (c.warmup + c.repeats) * per_run + parity + SESSION_START_S
+        return 30 + len(c.cluster_list()) * len(c.strategies) * per_strategy
 
     # -- setup -------------------------------------------------------------------------------
     def _seeds(self) -> list[SeedImage]:
@@ -213,6 +235,9 @@ class Runner:
             session.inputs[key].count()
         return session.inputs[key]
 
+    def _sink_target(self, case: Case) -> Path:
+        return self.run_dir / "sorted" / case.slug()
+
     def _run_once(self, case: Case, session: Session | None, predictor: Predictor) -> tuple[float, Tally]:
         width = tally_width(predictor.n_classes)
         rows = self.datasets[case.size]
@@ -225,14 +250,14 @@ class Runner:
             tally = session.spark.sparkContext.accumulator(np.zeros(width), VectorParam())
             out = case.strategy.transform(df, predictor.with_tally(tally), self._source())
             started = time.perf_counter()
-            out.write.format("noop").mode("overwrite").save()
+            sinks.write_spark(out, self.config.sink, self._sink_target(case), self.classes)
             seconds = time.perf_counter() - started
         else:
             assert isinstance(case.strategy, LocalStrategy)
             tally = LocalTally(width)
             started = time.perf_counter()
-            for _chunk in case.strategy.predict_local(rows, predictor.with_tally(tally), self._source()):
-                pass
+            chunks = case.strategy.predict_local(rows, predictor.with_tally(tally), self._source())
+            sinks.consume_local(chunks, self.config.sink, self._sink_target(case), self.classes)
             seconds = time.perf_counter() - started
         return seconds, Tally.from_vector(np.asarray(tally.value))
 
@@ -314,6 +339,8 @@ class Runner:
                 self.reference.check_tally(
                     tally, self.datasets[case.size], predictor.n_classes, self.tolerance
                 )
+                if c.sink == "sorted":
+                    sinks.verify_sorted(self._sink_target(case), case.size, tally.class_counts, self.classes)
                 results.append(
                     row(
                         repeat=repeat,
