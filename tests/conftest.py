@@ -51,9 +51,11 @@ def write_config(folder: Path, body: str) -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the udfbench command as a user would, in a fresh interpreter."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def run_cli(
+    *args: str, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the udfbench command as a user would, in a fresh interpreter (``env`` adds variables)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "udfbench", *args],
         capture_output=True,

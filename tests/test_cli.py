@@ -103,3 +103,10 @@ def test_a_sweep_over_budget_is_refused_with_an_estimate(tmp_path: Path) -> None
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=120)
     assert result.returncode == 2 and "budget_minutes" in result.stderr and "estimated" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_missing_java_is_one_line_saying_how_to_fix_it(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=120, env={"JAVA_HOME": str(tmp_path)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Java not found" in result.stderr and "JAVA_HOME" in result.stderr

@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
             meta = None
-    report = build_report(run_dir)
+    report = build_report(run_dir, print_to_terminal=True)
     if status == EXIT_INTERRUPTED:
         print(f"interrupted: finished cases kept in {run_dir}; report {report}", file=sys.stderr)
         return status

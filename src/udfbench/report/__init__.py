@@ -15,7 +15,7 @@ from udfbench.stats import case_summaries, cost_fits
 __all__ = ["build_report"]
 
 
-def build_report(run_dir: Path) -> Path:
+def build_report(run_dir: Path, print_to_terminal: bool = False) -> Path:
     meta = read_meta(run_dir)
     results = read_results(run_dir)
     parity = read_parity(run_dir)
@@ -23,6 +23,10 @@ def build_report(run_dir: Path) -> Path:
     fits = cost_fits(results)
     summary.to_csv(run_dir / "summary.csv", index=False)
     fits.to_csv(run_dir / "fits.csv", index=False)
+    if print_to_terminal:
+        from udfbench.report.terminal import print_summary
+
+        print_summary(summary, fits)
     path = run_dir / "report.html"
     path.write_text(render_report(meta, results, summary, fits, parity), encoding="utf-8")
     return path
