@@ -26,7 +26,7 @@ def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict 
                     out.append(ResultRow(
                         run_id=folder.name, cluster="local", strategy=strategy, eval_type="none", size=size,
                         input_mode="path", sink="noop", batch_size=batch_size, arrow_batch_size=10000,
-                        partitions=None, task_cpus=1, threads=None, cores=2, repeat=repeat, warmup=warmup,
+                        partitions=None, task_cpus=1, threads=None, cores=2, slots=2, repeat=repeat, warmup=warmup,
                         status="ok", seconds=seconds, rows=size, skipped=0, images_per_s=size / seconds,
                         model_loads=0, load_s=0.0, decode_s=0.0, predict_s=0.0,
                     ))
@@ -37,8 +37,8 @@ def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict 
 def test_report_has_every_plot_and_table(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", ["python", "pandas_udf"], [10, 50, 100], sweep={"batch_size": [2, 32]})
     html = build_report(run).read_text()
-    # time, throughput, speed-up, cold start, and throughput against the swept batch size
-    assert html.count("data:image/png;base64,") == 5
+    # time, throughput, speed-up, cold start, time breakdown, and throughput against the swept batch size
+    assert html.count("data:image/png;base64,") == 6
     assert "Not shown" not in html
     for heading in ["Summary", "How cost grows with size", "Prediction parity", "Machine and versions"]:
         assert heading in html

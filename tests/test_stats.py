@@ -43,7 +43,7 @@ def test_ratio_ci_brackets_the_true_ratio_and_is_reproducible() -> None:
 def _rows(strategy: str, size: int, seconds: list[float], warmup: float | None = 9.0) -> list[dict]:
     base = {"cluster": "local", "strategy": strategy, "size": size, "input_mode": "path", "sink": "noop",
             "batch_size": 32, "arrow_batch_size": 10000, "partitions": None, "task_cpus": 1, "threads": None,
-            "eval_type": "none", "cores": 2, "error": ""}
+            "eval_type": "none", "cores": 2, "slots": 2, "error": "", "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0}
     rows = [dict(base, repeat=1, warmup=True, status="ok", seconds=warmup)] if warmup else []
     rows += [dict(base, repeat=i + 1, warmup=False, status="ok", seconds=s) for i, s in enumerate(seconds)]
     return rows

@@ -62,6 +62,7 @@ class ResultRow(_Row):
     task_cpus: int
     threads: int | None
     cores: int  # executor cores of the cluster (driver cores for local strategies)
+    slots: int  # tasks that can run at once: min(cores / task_cpus, partitions); 1 for a driver loop
     repeat: int
     warmup: bool
     status: Status

@@ -149,6 +149,12 @@ class Case:
     axes: Axes
     cores: int
 
+    @property
+    def slots(self) -> int:
+        if not self.strategy.uses_spark:
+            return 1
+        return max(1, min(self.cores // self.axes.task_cpus, self.axes.partitions or self.cores))
+
     def slug(self) -> str:
         """A file-name-safe name that tells cases apart."""
         settings = "-".join(f"{k}{v}" for k, v in self.axes.model_dump().items() if v is not None)
@@ -165,6 +171,7 @@ class Case:
             input_mode=input_mode,
             sink=sink,
             cores=self.cores,
+            slots=self.slots,
             **self.axes.model_dump(),
             **(defaults | values),
         )

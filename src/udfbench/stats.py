@@ -88,12 +88,26 @@ def _group_key(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in frame.columns]
 
 
-def case_summaries(results: pd.DataFrame, reference: str = "python") -> pd.DataFrame:
+def _speed_against(table: pd.DataFrame, key: list[str], reference: str) -> pd.Series:
+    """``reference``'s median over each case's median, at the same cluster, size and settings."""
+    # String keys because unset settings are NaN, which never match.
+    others = table[[c for c in key if c != "strategy"]].astype(str).agg("|".join, axis=1)
+    is_ref = table["strategy"] == reference
+    ref_median = dict(zip(others[is_ref], table.loc[is_ref, "median"], strict=True))
+    return others.map(ref_median) / table["median"]
+
+
+def case_summaries(
+    results: pd.DataFrame, reference: str = "python", ceiling: str = "python_pipelined"
+) -> pd.DataFrame:
     """One row per case: count, min, median, mean, std, IQR, images/s, cold start, relative speed.
 
     ``relative`` is the reference strategy's median divided by this case's median for the same
-    cluster, size and settings (above 1 means faster than the reference); ``cold_s`` is the first
-    warmup run, which includes starting Python workers and loading the model.
+    cluster, size and settings (above 1 means faster than the reference), and ``of_ceiling`` the
+    same against the single-process ceiling strategy; ``cold_s`` is the first warmup run, which
+    includes starting Python workers and loading the model. ``load_s``, ``decode_s`` and
+    ``predict_s`` are medians over measured runs of the worker-side time (summed over workers),
+    ``cold_load_s``, ``cold_decode_s`` and ``cold_predict_s`` the same in the first warmup run.
     """
     key = _group_key(results, CASE_KEY)
     rows = []
@@ -106,7 +120,13 @@ def case_summaries(results: pd.DataFrame, reference: str = "python") -> pd.DataF
         failed = group[group["status"] != "ok"]
         row["status"] = failed["status"].iloc[0] if len(failed) else "ok"
         row["error"] = next((e for e in failed["error"] if e), "")
-        row["cold_s"] = float(warm.sort_values("repeat")["seconds"].iloc[0]) if len(warm) else np.nan
+        first_warmup = warm.sort_values("repeat").head(1)
+        row["cold_s"] = float(first_warmup["seconds"].iloc[0]) if len(warm) else np.nan
+        for part in ("load_s", "decode_s", "predict_s"):
+            row[f"cold_{part}"] = float(first_warmup[part].iloc[0]) if len(warm) else np.nan
+        row["slots"] = int(group["slots"].iloc[0])
+        for part in ("load_s", "decode_s", "predict_s"):
+            row[part] = float(measured[part].median()) if len(measured) else np.nan
         if len(measured):
             s = summarize(measured["seconds"])
             row.update({k: v for k, v in asdict(s).items() if k not in {"q1", "q3"}})
@@ -121,11 +141,8 @@ def case_summaries(results: pd.DataFrame, reference: str = "python") -> pd.DataF
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    # Same cluster, size and settings; string keys because unset settings are NaN, which never match.
-    others = table[[c for c in key if c != "strategy"]].astype(str).agg("|".join, axis=1)
-    is_ref = table["strategy"] == reference
-    ref_median = dict(zip(others[is_ref], table.loc[is_ref, "median"], strict=True))
-    table["relative"] = others.map(ref_median) / table["median"]
+    table["relative"] = _speed_against(table, key, reference)
+    table["of_ceiling"] = _speed_against(table, key, ceiling)
     return table
 
 

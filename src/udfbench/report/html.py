@@ -13,6 +13,7 @@ from udfbench.report import plots
 from udfbench.results import AXES, RunMeta
 
 REFERENCE = "python"
+CEILING = "python_pipelined"
 
 
 def _environment() -> Environment:
@@ -58,6 +59,7 @@ def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str 
             f"needs the {REFERENCE} strategy and one other",
         ),
         ("Cold start against steady state", plots.cold_vs_steady(summary), "needs warmup runs"),
+        ("Where the time goes", plots.time_breakdown(summary), "needs at least one successful case"),
     ]
     for axis in AXES:
         png = plots.throughput_vs_axis(summary, axis)
@@ -84,6 +86,7 @@ def render_report(
             figures=figures(results, summary),
             runs=len(results),
             reference=REFERENCE,
+        ceiling=CEILING if "of_ceiling" in summary and summary["of_ceiling"].notna().any() else None,
             config_yaml=yaml.safe_dump(meta.config, sort_keys=False),
         )
     )

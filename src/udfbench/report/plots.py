@@ -141,3 +141,41 @@ def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def time_breakdown(summary: pd.DataFrame) -> str | None:
+    """Where the wall time goes: model load, decode, predict, and the rest, per strategy.
+
+    The worker-side times are summed over every Python worker, so they are divided by the case's task
+    slots to compare with wall time; what is left (scheduling, serialization, Arrow transfer, idle
+    slots) is "the rest". Cold: the first warmup run at the smallest size (fresh workers); steady:
+    the median measured run at the largest size.
+    """
+    ok = summary[(summary["count"] > 0) & summary["decode_s"].notna()]
+    if ok.empty:
+        return None
+    smallest, largest = ok[ok["size"] == ok["size"].min()], ok[ok["size"] == ok["size"].max()]
+    bars: list[tuple[str, float, float, float, float]] = []
+    for (label, cold), (_, steady) in zip(series(smallest), series(largest), strict=False):
+        c, s = cold.iloc[0], steady.iloc[0]
+        if not np.isnan(c["cold_s"]):
+            cold_parts = [c[f"cold_{p}"] / c["slots"] for p in ("load_s", "decode_s", "predict_s")]
+            bars.append((f"{label}\ncold, {int(c['size'])} rows", c["cold_s"], *cold_parts))
+        parts = [s[p] / s["slots"] for p in ("load_s", "decode_s", "predict_s")]
+        bars.append((f"{label}\nsteady, {int(s['size'])} rows", s["median"], *parts))
+    fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(bars) + 1.6))
+    y = np.arange(len(bars))
+    left = np.zeros(len(bars))
+    for index, (name, color) in enumerate(
+        [("model load", "#d62728"), ("decode", "#1f77b4"), ("predict", "#2ca02c")], start=2
+    ):
+        widths = np.nan_to_num([b[index] for b in bars])
+        ax.barh(y, widths, left=left, color=color, label=name)
+        left += widths
+    rest = np.maximum(np.array([b[1] for b in bars]) - left, 0)
+    ax.barh(y, rest, left=left, color="#bbbbbb", label="the rest (scheduling, transfer, idle; cold: worker start)")
+    ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel="seconds of wall time (worker time / task slots)", title="Where the time goes")
+    ax.legend(fontsize=7, loc="lower right")
+    return _png(fig)
