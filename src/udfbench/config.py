@@ -45,7 +45,6 @@ class ModelConfig(Strict):
 
 class ParityConfig(Strict):
     tolerance: Annotated[float, Field(gt=0, lt=1)] = 1e-4
-    reference: str = "python"
 
 
 class SparkConfig(Strict):
