@@ -31,7 +31,11 @@ class Recorder:
 
 def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **settings) -> Runner:
     raw = {
-        "dataset": {"sizes": [size], "on_bad_image": settings.pop("on_bad_image", "fail")},
+        "dataset": {
+            "sizes": [size],
+            "on_bad_image": settings.pop("on_bad_image", "fail"),
+            "input_mode": settings.pop("input_mode", "path"),
+        },
         "model": {"image_size": TEST_IMAGE_SIZE},
         "strategies": ["python"],
         "warmup": 1,
@@ -103,9 +107,12 @@ def test_count_prunes_the_udf_but_the_noop_sink_runs_every_row(spark, seeds, sma
 
 
 @pytest.mark.spark
+@pytest.mark.parametrize("mode", ["path", "bytes"])
 @pytest.mark.parametrize("name", ["python", "udf", "pandas_udf"])
-def test_each_strategy_sees_every_row_and_matches_the_reference(tmp_path, spark, seeds, small_model, name) -> None:
-    runner = make_runner(tmp_path, seeds, small_model, size=14)
+def test_each_strategy_sees_every_row_and_matches_the_reference(
+    tmp_path, spark, seeds, small_model, name, mode
+) -> None:
+    runner = make_runner(tmp_path, seeds, small_model, size=14, input_mode=mode)
     results, parity = run_case(runner, get_strategy(name), spark, small_model)
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     assert [r.warmup for r in results] == [True, False, False]

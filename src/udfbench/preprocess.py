@@ -12,15 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-# Images are read from paths (the founding study's way) or from bytes (Spark's binaryFile source).
-ImageSource = str | bytes
+# Images are read from paths (the founding study's way) or from bytes (Spark's binaryFile source);
+# None stands for a file that Spark could not read.
+ImageSource = str | bytes | None
 
 
 class BadImage(Exception):
     """A file that is missing, empty, truncated or not an image."""
 
 
-def _describe(source: ImageSource) -> str:
+def _describe(source: str | bytes) -> str:
     return source if isinstance(source, str) else f"<{len(source)} bytes>"
 
 
@@ -32,6 +33,8 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
     is still at least the target size, which is what any sensible production pipeline does.
     """
     height, width = size
+    if source is None:  # bytes mode: Spark could not read the file
+        raise BadImage("the file could not be read")
     try:
         with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
             image.draft("RGB", (width, height))
