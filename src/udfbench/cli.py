@@ -58,8 +58,12 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_config_options(parser)
-    parser.add_argument("--out", type=Path, help="the run folder to write (default: a new one under reports/)")
-    parser.add_argument("--force", action="store_true", help="run even if the estimate exceeds budget_minutes")
+    parser.add_argument(
+        "--out", type=Path, help="the run folder to write (default: a new one under reports/)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="run even if the estimate exceeds budget_minutes"
+    )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -104,9 +108,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("starting", total=total)
+        done = 0
 
         def progress(line: str) -> None:
+            nonlocal done
+            done += 1
             bar.update(task, advance=1, description=line or None)
+            if not bar.console.is_terminal and line:  # a log file or CI: one line per timed run
+                bar.console.print(f"[{done}/{total}] {line}", markup=False, highlight=False)
 
         try:
             meta = run_benchmark(config, args.config, run_dir, progress)

@@ -158,10 +158,19 @@ class Case:
     def slug(self) -> str:
         """A file-name-safe name that tells cases apart."""
         settings = "-".join(f"{k}{v}" for k, v in self.axes.model_dump().items() if v is not None)
-        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{self.cluster.name}-{self.strategy.name}-n{self.size}-{settings}")
+        return re.sub(
+            r"[^A-Za-z0-9_.=-]+", "_", f"{self.cluster.name}-{self.strategy.name}-n{self.size}-{settings}"
+        )
 
     def row(self, run_id: str, input_mode: str, sink: str, **values: Any) -> ResultRow:
-        defaults = {"rows": 0, "skipped": 0, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0}
+        defaults = {
+            "rows": 0,
+            "skipped": 0,
+            "model_loads": 0,
+            "load_s": 0.0,
+            "decode_s": 0.0,
+            "predict_s": 0.0,
+        }
         return ResultRow(
             run_id=run_id,
             cluster=self.cluster.name,
@@ -245,7 +254,9 @@ class Runner:
             files = session.spark.read.format("binaryFile").load(paths)
             files = files.selectExpr("regexp_replace(path, '^file:', '') AS path", "content")
             # A left join keeps rows whose file could not be read: they reach the model as missing bytes.
-            df = df.join(files.hint("broadcast"), on="path", how="left").select("id", "path", "truth", "content")
+            df = df.join(files.hint("broadcast"), on="path", how="left").select(
+                "id", "path", "truth", "content"
+            )
         return df
 
     def _sink_target(self, case: Case) -> Path:
@@ -370,7 +381,10 @@ class Runner:
                     )
                 )
                 done += 1
-                self.progress(f"{case.cluster.name} {case.strategy.name} n={case.size} {seconds:.2f}s")
+                kind = "warmup" if warmup else "run"
+                self.progress(
+                    f"{case.cluster.name} {case.strategy.name} n={case.size} {kind} {repeat}: {seconds:.2f}s"
+                )
             # After the timed runs, so that the first warmup run is the cold start.
             if parity is not None:
                 self._check_parity(case, session, predictor, parity)
