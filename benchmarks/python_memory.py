@@ -28,7 +28,9 @@ def measure(rows: int, batch_size: int) -> int:
     seeds = write_builtin_seeds(Path(tempfile.mkdtemp()) / "seeds", seed=42)
     spec, _ = prepare_model(ModelConfig(), seed=42, config_path="benchmark")
     tally = LocalTally(tally_width(2))
-    predictor = Predictor.for_spec(spec, spec.data, batch_size, skip_bad=False, threads=None).with_tally(tally)
+    predictor = Predictor.for_spec(spec, spec.data, batch_size, skip_bad=False, threads=None).with_tally(
+        tally
+    )
     for _chunk in get_strategy("python").predict_local(draw_rows(seeds, rows, seed=42), predictor, "path"):
         pass
     assert Tally.from_vector(tally.value).rows == rows
@@ -48,7 +50,9 @@ def main() -> None:
     for rows in (args.rows, 10 * args.rows):
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(rows), "--batch-size", str(args.batch_size)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         peaks[rows] = int(out.stdout.strip().splitlines()[-1])
         print(f"python strategy, {rows} rows, batch {args.batch_size}: peak RSS {peaks[rows] / 1024:.0f} MiB")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from tests.conftest import run_cli, write_config
 
 TINY = """
@@ -80,7 +79,10 @@ def test_interrupted_run_keeps_every_finished_case(tmp_path: Path) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
         [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -107,6 +109,8 @@ def test_a_sweep_over_budget_is_refused_with_an_estimate(tmp_path: Path) -> None
 
 def test_missing_java_is_one_line_saying_how_to_fix_it(tmp_path: Path) -> None:
     config = write_config(tmp_path, TINY)
-    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=120, env={"JAVA_HOME": str(tmp_path)})
+    result = run_cli(
+        "run", str(config), "--out", str(tmp_path / "run"), timeout=120, env={"JAVA_HOME": str(tmp_path)}
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Java not found" in result.stderr and "JAVA_HOME" in result.stderr

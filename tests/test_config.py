@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import run_cli, write_config
+
 from udfbench.config import axes_grid, load_config
 from udfbench.errors import UserError
 
@@ -28,7 +28,9 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
 
 def test_list_valued_knobs_become_axes(tmp_path: Path) -> None:
     config = load_config(
-        write_config(tmp_path, VALID + "    batch_size: [2, 32]\n    spark: {arrow_batch_size: [100, 1000]}\n")
+        write_config(
+            tmp_path, VALID + "    batch_size: [2, 32]\n    spark: {arrow_batch_size: [100, 1000]}\n"
+        )
     )
     grid = axes_grid(config)
     assert {(a.batch_size, a.arrow_batch_size) for a in grid} == {(2, 100), (2, 1000), (32, 100), (32, 1000)}
@@ -36,7 +38,9 @@ def test_list_valued_knobs_become_axes(tmp_path: Path) -> None:
 
 def test_relative_paths_are_taken_from_the_config_folder(tmp_path: Path) -> None:
     (tmp_path / "imgs").mkdir()
-    config = load_config(write_config(tmp_path, VALID + "    output_dir: out\n"), {"dataset.seed_images": "imgs"})
+    config = load_config(
+        write_config(tmp_path, VALID + "    output_dir: out\n"), {"dataset.seed_images": "imgs"}
+    )
     assert config.dataset.seed_images == str(tmp_path / "imgs")
     assert config.output_dir == str(tmp_path / "out")
 
@@ -51,7 +55,11 @@ BAD = [
     (VALID + "    dataset_extra: 1\n", "dataset_extra", "unknown key"),
     (VALID + "    repeats: 0\n", "repeats", "greater than 0"),
     (VALID + "    model: {path: missing.keras}\n", "model.path", "does not exist"),
-    (VALID.replace("{sizes: [10, 20]}", "{sizes: [10], seed_images: nowhere}"), "dataset.seed_images", "does not exist"),
+    (
+        VALID.replace("{sizes: [10, 20]}", "{sizes: [10], seed_images: nowhere}"),
+        "dataset.seed_images",
+        "does not exist",
+    ),
     (VALID + "    clusters: [{name: c, kind: external}]\n", "clusters[0]", "needs 'master'"),
     ("- just\n- a list\n", "bench.yaml", "mapping"),
 ]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests.conftest import run_cli, write_config
+
 from udfbench.config import ModelConfig
 from udfbench.errors import UserError
 from udfbench.model import build_builtin_cnn, load_model_bytes, prepare_model
@@ -48,7 +48,9 @@ def test_saved_bytes_round_trip_to_the_same_predictions(small_model) -> None:
 
 def test_user_model_input_size_and_classes_are_read_from_the_model(tmp_path: Path) -> None:
     path = _softmax_model(tmp_path / "m.keras")
-    spec, seconds = prepare_model(ModelConfig(path=str(path), classes=["a", "b", "c"]), seed=0, config_path="x.yaml")
+    spec, seconds = prepare_model(
+        ModelConfig(path=str(path), classes=["a", "b", "c"]), seed=0, config_path="x.yaml"
+    )
     assert spec.image_size == (40, 56) and spec.output == "softmax" and spec.classes == ("a", "b", "c")
     assert seconds > 0
     with pytest.raises(UserError, match="model.classes"):

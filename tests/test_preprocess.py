@@ -13,13 +13,15 @@ from udfbench.preprocess import BadImage, load_batch, load_image
 SIZE = (24, 32)  # height, width
 
 
-@pytest.mark.parametrize(("mode", "suffix"), [("L", "jpg"), ("RGBA", "png"), ("CMYK", "jpg"), ("P", "png"), ("RGB", "png")])
+@pytest.mark.parametrize(
+    ("mode", "suffix"), [("L", "jpg"), ("RGBA", "png"), ("CMYK", "jpg"), ("P", "png"), ("RGB", "png")]
+)
 def test_colour_modes_become_rgb_in_unit_range(tmp_path: Path, mode: str, suffix: str) -> None:
     path = tmp_path / f"x.{suffix}"
     Image.new(mode, (300, 200), color=(200, 100, 50, 255)[: len(mode)] if mode != "P" else 3).save(path)
     array = load_image(str(path), SIZE)
     assert array.shape == (24, 32, 3) and array.dtype == np.float32
-    assert 0.0 <= array.min() and array.max() <= 1.0
+    assert array.min() >= 0.0 and array.max() <= 1.0
 
 
 def test_bytes_and_path_give_identical_arrays(seeds) -> None:

@@ -14,22 +14,58 @@ EVIL = '<script>alert("x")</script>'
 
 def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    write_meta(folder, RunMeta(run_id=folder.name, name=EVIL, status="complete", started_at="t",
-                               config_file=f"/x/{EVIL}.yaml", config={"name": EVIL}))
+    write_meta(
+        folder,
+        RunMeta(
+            run_id=folder.name,
+            name=EVIL,
+            status="complete",
+            started_at="t",
+            config_file=f"/x/{EVIL}.yaml",
+            config={"name": EVIL},
+        ),
+    )
     out = CsvAppender(folder / RESULTS_FILE, ResultRow)
     rng = np.random.default_rng(0)
     for strategy_index, strategy in enumerate(strategies):
         for size in sizes:
             for batch_size in (sweep or {}).get("batch_size", [32]):
                 for repeat, warmup in [(1, True), (1, False), (2, False), (3, False)]:
-                    seconds = (1 + strategy_index) * (0.5 + size / 100) * rng.uniform(0.9, 1.1) * (3 if warmup else 1)
-                    out.append(ResultRow(
-                        run_id=folder.name, cluster="local", strategy=strategy, eval_type="none", size=size,
-                        input_mode="path", sink="noop", batch_size=batch_size, arrow_batch_size=10000,
-                        partitions=None, task_cpus=1, threads=None, cores=2, slots=2, repeat=repeat, warmup=warmup,
-                        status="ok", seconds=seconds, rows=size, skipped=0, images_per_s=size / seconds,
-                        model_loads=0, load_s=0.0, decode_s=0.0, predict_s=0.0,
-                    ))
+                    seconds = (
+                        (1 + strategy_index)
+                        * (0.5 + size / 100)
+                        * rng.uniform(0.9, 1.1)
+                        * (3 if warmup else 1)
+                    )
+                    out.append(
+                        ResultRow(
+                            run_id=folder.name,
+                            cluster="local",
+                            strategy=strategy,
+                            eval_type="none",
+                            size=size,
+                            input_mode="path",
+                            sink="noop",
+                            batch_size=batch_size,
+                            arrow_batch_size=10000,
+                            partitions=None,
+                            task_cpus=1,
+                            threads=None,
+                            cores=2,
+                            slots=2,
+                            repeat=repeat,
+                            warmup=warmup,
+                            status="ok",
+                            seconds=seconds,
+                            rows=size,
+                            skipped=0,
+                            images_per_s=size / seconds,
+                            model_loads=0,
+                            load_s=0.0,
+                            decode_s=0.0,
+                            predict_s=0.0,
+                        )
+                    )
     out.close()
     return folder
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
-
 from tests.conftest import TEST_IMAGE_SIZE
+
 from udfbench.config import ClusterConfig, axes_grid, parse_config
 from udfbench.dataset import SeedImage, draw_rows
 from udfbench.errors import CaseFailed
 from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
 from udfbench.runner import Case, Reference, Runner, Session
 from udfbench.strategies import get_strategy
-from udfbench.strategies.base import LocalStrategy, SparkStrategy
+from udfbench.strategies.base import LocalStrategy
 from udfbench.strategies.pandas_udf import PandasUdf
 
 
@@ -55,8 +55,11 @@ def run_case(runner: Runner, strategy, spark, spec) -> tuple[list, list]:
     axes = axes_grid(runner.config)[0]
     session = Session(spark, spark.sparkContext.broadcast(spec.data)) if strategy.uses_spark else None
     predictor = Predictor.for_spec(
-        spec, session.model_data if session else spec.data, axes.batch_size,
-        skip_bad=runner.config.dataset.on_bad_image == "skip", threads=None,
+        spec,
+        session.model_data if session else spec.data,
+        axes.batch_size,
+        skip_bad=runner.config.dataset.on_bad_image == "skip",
+        threads=None,
     )
     size = runner.config.dataset.sizes[0]
     case = Case(ClusterConfig(name="local", kind="local"), strategy, size, axes, cores=2)
@@ -97,12 +100,16 @@ def test_count_prunes_the_udf_but_the_noop_sink_runs_every_row(spark, seeds, sma
     """The founding study's pitfall, kept as a test: count() runs the model on zero rows."""
     rows = draw_rows(seeds, 16, seed=1)
     df = spark.createDataFrame(rows).repartition(2)
-    predictor = Predictor.for_spec(small_model, spark.sparkContext.broadcast(small_model.data), 4, False, None)
+    predictor = Predictor.for_spec(
+        small_model, spark.sparkContext.broadcast(small_model.data), 4, False, None
+    )
     counted = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
     assert PandasUdf().transform(df, predictor.with_tally(counted), "path").count() == 16
     assert Tally.from_vector(counted.value).rows == 0
     written = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
-    PandasUdf().transform(df, predictor.with_tally(written), "path").write.format("noop").mode("overwrite").save()
+    PandasUdf().transform(df, predictor.with_tally(written), "path").write.format("noop").mode(
+        "overwrite"
+    ).save()
     assert Tally.from_vector(written.value).rows == 16
 
 
@@ -135,7 +142,9 @@ def test_model_is_loaded_once_per_python_worker_not_per_row(tmp_path, spark, see
     for _ in range(3):
         tally = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
         df = spark.createDataFrame(runner.datasets[40]).repartition(8)
-        get_strategy("udf").transform(df, fresh.with_tally(tally), "path").write.format("noop").mode("overwrite").save()
+        get_strategy("udf").transform(df, fresh.with_tally(tally), "path").write.format("noop").mode(
+            "overwrite"
+        ).save()
         result = Tally.from_vector(tally.value)
         assert result.rows == 40
         loads.append(result.model_loads)
@@ -168,7 +177,16 @@ def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model) -> None
 
 def test_tally_check_catches_short_counts(tmp_path, seeds, small_model) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    short = Tally(rows=9, skipped=0, score_sum=0.0, model_loads=0, load_s=0, decode_s=0, predict_s=0, class_counts=(9, 0))
+    short = Tally(
+        rows=9,
+        skipped=0,
+        score_sum=0.0,
+        model_loads=0,
+        load_s=0,
+        decode_s=0,
+        predict_s=0,
+        class_counts=(9, 0),
+    )
     with pytest.raises(CaseFailed, match="saw 9 of 10"):
         runner.reference.check_tally(short, runner.datasets[10], 2, 1e-4)
 
@@ -220,7 +238,9 @@ def test_local_tally_adds_like_an_accumulator() -> None:
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", ["python", "pandas_udf"])
-def test_sorted_sink_writes_every_row_into_its_class_folder(tmp_path, spark, seeds, small_model, name) -> None:
+def test_sorted_sink_writes_every_row_into_its_class_folder(
+    tmp_path, spark, seeds, small_model, name
+) -> None:
     import pyarrow.dataset as ds
 
     runner = make_runner(tmp_path, seeds, small_model, size=18, sink="sorted")
@@ -239,8 +259,10 @@ def test_sorted_sink_check_notices_a_lost_file(tmp_path) -> None:
 
     from udfbench.sinks import consume_local, verify_sorted
 
-    chunks = [pd.DataFrame({"id": [0, 1], "path": ["a", "b"], "label": [0, 1], "score": [0.1, 0.9]}),
-              pd.DataFrame({"id": [2], "path": ["c"], "label": [1], "score": [0.8]})]
+    chunks = [
+        pd.DataFrame({"id": [0, 1], "path": ["a", "b"], "label": [0, 1], "score": [0.1, 0.9]}),
+        pd.DataFrame({"id": [2], "path": ["c"], "label": [1], "score": [0.8]}),
+    ]
     consume_local(iter(chunks), "sorted", tmp_path / "out", ["dog", "cat"])
     verify_sorted(tmp_path / "out", 3, [1, 2], ["dog", "cat"])
     next((tmp_path / "out" / "class=cat").iterdir()).unlink()

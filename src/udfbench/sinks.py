@@ -36,7 +36,8 @@ def write_spark(out: Any, sink: str, target: Path, classes: Sequence[str]) -> No
 
     names = F.array(*[F.lit(c) for c in classes])
     with_class = out.withColumn(
-        "class", F.when(F.col("label") < 0, F.lit(UNREADABLE)).otherwise(F.element_at(names, F.col("label") + 1))
+        "class",
+        F.when(F.col("label") < 0, F.lit(UNREADABLE)).otherwise(F.element_at(names, F.col("label") + 1)),
     )
     with_class.select(*SORTED_COLUMNS).write.partitionBy("class").mode("overwrite").parquet(str(target))
 
@@ -50,20 +51,27 @@ def consume_local(chunks: Iterable[pd.DataFrame], sink: str, target: Path, class
     shutil.rmtree(target, ignore_errors=True)
     for chunk in chunks:
         table = pa.Table.from_pandas(
-            chunk.assign(**{"class": class_names(chunk["label"], classes)})[SORTED_COLUMNS], preserve_index=False
+            chunk.assign(**{"class": class_names(chunk["label"], classes)})[SORTED_COLUMNS],
+            preserve_index=False,
         )
         pq.write_to_dataset(table, str(target), partition_cols=["class"])
 
 
-def verify_sorted(target: Path, expected_rows: int, class_counts: Sequence[int], classes: Sequence[str]) -> None:
+def verify_sorted(
+    target: Path, expected_rows: int, class_counts: Sequence[int], classes: Sequence[str]
+) -> None:
     """Read the sorted output back: every row once, in the class folder its prediction names."""
     if not target.exists():
         raise CaseFailed(f"the sorted sink wrote nothing to {target}")
     table = ds.dataset(str(target), format="parquet", partitioning="hive").to_table(columns=["id", "class"])
     written = table.to_pandas()
     if len(written) != expected_rows or written["id"].nunique() != expected_rows:
-        raise CaseFailed(f"the sorted sink holds {len(written)} rows ({written['id'].nunique()} ids) of {expected_rows}")
+        raise CaseFailed(
+            f"the sorted sink holds {len(written)} rows ({written['id'].nunique()} ids) of {expected_rows}"
+        )
     per_class = written["class"].astype(str).value_counts()
     for name, count in zip(classes, class_counts, strict=True):
         if int(per_class.get(name, 0)) != count:
-            raise CaseFailed(f"the sorted sink holds {int(per_class.get(name, 0))} rows in {name}/, predicted {count}")
+            raise CaseFailed(
+                f"the sorted sink holds {int(per_class.get(name, 0))} rows in {name}/, predicted {count}"
+            )

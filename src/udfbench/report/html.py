@@ -86,7 +86,7 @@ def render_report(
             figures=figures(results, summary),
             runs=len(results),
             reference=REFERENCE,
-        ceiling=CEILING if "of_ceiling" in summary and summary["of_ceiling"].notna().any() else None,
+            ceiling=CEILING if "of_ceiling" in summary and summary["of_ceiling"].notna().any() else None,
             config_yaml=yaml.safe_dump(meta.config, sort_keys=False),
         )
     )

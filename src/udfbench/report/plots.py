@@ -173,7 +173,9 @@ def time_breakdown(summary: pd.DataFrame) -> str | None:
         ax.barh(y, widths, left=left, color=color, label=name)
         left += widths
     rest = np.maximum(np.array([b[1] for b in bars]) - left, 0)
-    ax.barh(y, rest, left=left, color="#bbbbbb", label="the rest (scheduling, transfer, idle; cold: worker start)")
+    ax.barh(
+        y, rest, left=left, color="#bbbbbb", label="the rest (scheduling, transfer, idle; cold: worker start)"
+    )
     ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
     ax.invert_yaxis()
     ax.set(xlabel="seconds of wall time (worker time / task slots)", title="Where the time goes")
