@@ -9,7 +9,7 @@ skipped, how the predicted classes split, and where the time went inside the wor
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -97,6 +97,15 @@ def _set_threads(threads: int) -> None:
 
 
 @dataclass(frozen=True)
+class Decoded:
+    """A decoded batch: the good rows' images, which rows were good, and the seconds it took."""
+
+    images: np.ndarray
+    good: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Predictor:
     """Decode and predict a batch of image sources; picklable, so it can close over a UDF.
 
@@ -156,39 +165,49 @@ class Predictor:
             return (scores >= 0.5).astype(np.int32), scores
         return probabilities.argmax(axis=1).astype(np.int32), probabilities.max(axis=1).astype(np.float32)
 
-    def predict(self, sources: Sequence[ImageSource]) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (class index, -1 for a skipped image) and scores (NaN when skipped), in input order.
+    def decode(
+        self, sources: Sequence[ImageSource], map_fn: Callable[..., Iterable[np.ndarray | None]] = map
+    ) -> Decoded:
+        """The first half of ``predict``: decode one batch (``map_fn`` may be a thread pool's map)."""
+        started = time.perf_counter()
+        images, good = load_batch(sources, self.image_size, self.skip_bad, map_fn)
+        return Decoded(images, good, time.perf_counter() - started)
 
-        ``sources`` are predicted in chunks of ``batch_size``; a caller that hands over one row at a
-        time (the row-at-a-time UDF) gets batches of one, which is the point of that strategy.
-        """
+    def infer(self, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:
+        """The second half of ``predict``: one model call on a decoded batch, tallied."""
         model = self.model()
-        labels = np.full(len(sources), -1, dtype=np.int32)
-        scores = np.full(len(sources), np.nan, dtype=np.float32)
-        decode_s = predict_s = 0.0
-        for start in range(0, len(sources), self.batch_size):
-            chunk = sources[start : start + self.batch_size]
-            t0 = time.perf_counter()
-            images, good = load_batch(chunk, self.image_size, self.skip_bad)
-            t1 = time.perf_counter()
-            if len(images):
-                chunk_labels, chunk_scores = self._labels_and_scores(
-                    np.asarray(model.predict_on_batch(images))
-                )
-                index = start + np.flatnonzero(good)
-                labels[index], scores[index] = chunk_labels, chunk_scores
-            decode_s += t1 - t0
-            predict_s += time.perf_counter() - t1
+        started = time.perf_counter()
+        labels = np.full(len(decoded.good), -1, dtype=np.int32)
+        scores = np.full(len(decoded.good), np.nan, dtype=np.float32)
+        if len(decoded.images):
+            index = np.flatnonzero(decoded.good)
+            labels[index], scores[index] = self._labels_and_scores(
+                np.asarray(model.predict_on_batch(decoded.images))
+            )
         if self.tally is not None:
             self.tally.add(
                 tally_vector(
                     self.n_classes,
                     class_counts=np.bincount(labels[labels >= 0], minlength=self.n_classes),
-                    rows=len(sources),
+                    rows=len(labels),
                     skipped=int((labels < 0).sum()),
                     score_sum=float(np.nansum(scores)),
-                    decode_s=decode_s,
-                    predict_s=predict_s,
+                    decode_s=decoded.seconds,
+                    predict_s=time.perf_counter() - started,
                 )
             )
         return labels, scores
+
+    def predict(self, sources: Sequence[ImageSource]) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (class index, -1 for a skipped image) and scores (NaN when skipped), in input order.
+
+        ``sources`` are predicted in chunks of ``batch_size``; a caller that hands over one row at a
+        time (the row-at-a-time UDFs) gets batches of one, which is the point of those strategies.
+        """
+        if len(sources) == 0:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        parts = [
+            self.infer(self.decode(sources[start : start + self.batch_size]))
+            for start in range(0, len(sources), self.batch_size)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

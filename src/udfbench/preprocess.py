@@ -7,7 +7,7 @@ rows and predictions can be compared row by row.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -45,20 +45,27 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
 
 
 def load_batch(
-    sources: Sequence[ImageSource], size: tuple[int, int], skip_bad: bool
+    sources: Sequence[ImageSource],
+    size: tuple[int, int],
+    skip_bad: bool,
+    map_fn: Callable[..., Iterable[np.ndarray | None]] = map,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode a batch; returns (images of the good rows, boolean mask of good rows).
 
-    With ``skip_bad`` false the first bad image raises ``BadImage``.
+    With ``skip_bad`` false the first bad image raises ``BadImage``. ``map_fn`` may be a thread pool's
+    ``map``: Pillow releases the GIL while it decodes and resizes, so threads decode in parallel.
     """
-    images: list[np.ndarray] = []
-    good = np.ones(len(sources), dtype=bool)
-    for i, source in enumerate(sources):
+
+    def decode_one(source: ImageSource) -> np.ndarray | None:
         try:
-            images.append(load_image(source, size))
+            return load_image(source, size)
         except BadImage:
             if not skip_bad:
                 raise
-            good[i] = False
+            return None
+
+    decoded = list(map_fn(decode_one, sources))
+    good = np.array([image is not None for image in decoded], dtype=bool)
+    images = [image for image in decoded if image is not None]
     stacked = np.stack(images) if images else np.zeros((0, *size, 3), dtype=np.float32)
     return stacked, good

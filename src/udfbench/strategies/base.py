@@ -23,8 +23,9 @@ from udfbench.predictor import Predictor
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-OUTPUT_COLUMNS = ("id", "path", "label", "score")
 PREDICTION_DDL = "label int, score float"
+# What whole-partition strategies (mapInPandas, mapInArrow, RDDs) return.
+OUTPUT_DDL = "id long, path string, label int, score float"
 
 
 class Strategy(ABC):

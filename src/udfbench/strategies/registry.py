@@ -11,6 +11,14 @@ STRATEGY_MODULES: dict[str, str] = {
     "python": "python_loop",
     "udf": "udf",
     "pandas_udf": "pandas_udf",
+    "udf_arrow": "udf_arrow",
+    "pandas_udf_iter": "pandas_udf_iter",
+    "map_in_pandas": "map_in_pandas",
+    "map_in_arrow": "map_in_arrow",
+    "arrow_udf": "arrow_udf",
+    "predict_batch_udf": "predict_batch_udf",
+    "rdd_map_partitions": "rdd_map_partitions",
+    "python_pipelined": "python_pipelined",
 }
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(STRATEGY_MODULES)
