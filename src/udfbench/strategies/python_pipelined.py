@@ -29,18 +29,17 @@ class PythonPipelined(LocalStrategy):
     def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
         batch = max(predictor.batch_size, MIN_BATCH)
         chunks = [rows.iloc[start : start + batch] for start in range(0, len(rows), batch)]
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            # One thread hands each batch to the pool's map, so decoding of a batch is itself parallel.
-            with ThreadPoolExecutor(max_workers=1) as feeder:
-                pending: deque = deque()
-                for chunk in chunks:
-                    pending.append(
-                        (chunk, feeder.submit(predictor.decode, chunk_sources(chunk, source), pool.map))
-                    )
-                    if len(pending) > PREFETCH:
-                        yield self._finish(predictor, *pending.popleft())
-                while pending:
+        # The feeder thread hands each batch to the pool's map, so decoding a batch is itself parallel.
+        cores = os.cpu_count() or 2
+        with ThreadPoolExecutor(max_workers=cores) as pool, ThreadPoolExecutor(max_workers=1) as feeder:
+            pending: deque = deque()
+            for chunk in chunks:
+                decoding = feeder.submit(predictor.decode, chunk_sources(chunk, source), pool.map)
+                pending.append((chunk, decoding))
+                if len(pending) > PREFETCH:
                     yield self._finish(predictor, *pending.popleft())
+            while pending:
+                yield self._finish(predictor, *pending.popleft())
 
     @staticmethod
     def _finish(predictor: Predictor, chunk: pd.DataFrame, decoding) -> pd.DataFrame:
