@@ -137,6 +137,50 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("current", type=Path, help="the run folder to judge")
+    parser.add_argument("--baseline", type=Path, required=True, help="the run folder to compare with")
+    parser.add_argument("--threshold", default="10%", help="smallest slowdown that counts (default 10%%)")
+    parser.add_argument("--metric", choices=["median", "mean", "min"], default="median")
+    parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="PATTERN=THRESHOLD",
+        help="a threshold for cases whose name matches a glob, e.g. 'local/udf/*=25%%' (first match wins)",
+    )
+    parser.add_argument("--relative-to", metavar="STRATEGY", help="judge times as ratios to this strategy's")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument(
+        "--allow-different-env",
+        action="store_true",
+        help="compare even if versions or the cluster configuration differ",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write check.md/json/xml (default: the current run)"
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from udfbench.check import Options, check_runs, parse_rules, parse_threshold, print_table, write_outputs
+
+    if not 0 < args.alpha < 1:
+        raise UserError("must be between 0 and 1", where="--alpha")
+    options = Options(
+        threshold=parse_threshold(args.threshold, "--threshold"),
+        metric=args.metric,
+        rules=parse_rules(args.rule),
+        relative_to=args.relative_to,
+        alpha=args.alpha,
+        allow_different_env=args.allow_different_env,
+    )
+    result = check_runs(args.current, args.baseline, options)
+    print_table(result)
+    paths = write_outputs(result, args.out or args.current)
+    print(f"written: {', '.join(str(p) for p in paths.values())}")
+    return result.exit_status()
+
+
 Verb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 
 VERBS: dict[str, Verb] = {
@@ -150,6 +194,11 @@ VERBS: dict[str, Verb] = {
         lambda p: p.add_argument("run_dir", type=Path, help="a run folder (reports/<run id>)"),
         cmd_report,
         "rebuild a run's summary and report.html from its CSV files",
+    ),
+    "check": (
+        _add_check_options,
+        cmd_check,
+        "regression gate: exit 1 when a case got significantly slower than the baseline",
     ),
 }
 

@@ -6,6 +6,7 @@ the cost model is a straight line through the sizes: ``seconds = fixed_s + per_r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -193,3 +194,80 @@ def ratio_ci(
     tail = (1 - confidence) / 2
     low, high = np.quantile(ratios, [tail, 1 - tail])
     return RatioEstimate(float(reduce(b) / reduce(a)), float(low), float(high), confidence)
+
+
+def smallest_p_value(n_baseline: int, n_current: int) -> float:
+    """The smallest two-sided p-value a Mann-Whitney U test can give with these sample sizes.
+
+    With few repeats even perfectly separated samples are not significant (3 against 3: p = 0.1),
+    so a gate must say "needs more repeats" instead of "no change".
+    """
+    return 2.0 / math.comb(n_baseline + n_current, n_baseline) if n_baseline and n_current else 1.0
+
+
+def min_repeats(alpha: float) -> int:
+    """The fewest repeats per side for which a two-sided Mann-Whitney U test can reach ``alpha``."""
+    n = 1
+    while smallest_p_value(n, n) >= alpha:
+        n += 1
+    return n
+
+
+def mann_whitney_p(baseline: Sequence[float], current: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (exact for small samples without ties)."""
+    return float(sps.mannwhitneyu(current, baseline, alternative="two-sided").pvalue)
+
+
+def slope_intercept_ci(
+    baseline: tuple[Sequence[float], Sequence[float]],
+    current: tuple[Sequence[float], Sequence[float]],
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, RatioEstimate]:
+    """Ratios current/baseline of the per-row cost and the fixed cost, with bootstrap intervals.
+
+    Each sample is (sizes, seconds) over measured runs; runs are resampled within each size so every
+    resample still spans the sizes. A ratio whose baseline value is not positive is NaN.
+    """
+    rng = np.random.default_rng(seed)
+
+    def fit(sizes: np.ndarray, seconds: np.ndarray) -> tuple[float, float]:
+        slope, intercept = np.polyfit(sizes, seconds, 1)
+        return float(slope), float(intercept)
+
+    def resample(sizes: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index = np.concatenate(
+            [rng.choice(np.flatnonzero(sizes == s), size=int((sizes == s).sum())) for s in np.unique(sizes)]
+        )
+        return sizes[index], seconds[index]
+
+    a = tuple(np.asarray(v, dtype=float) for v in baseline)
+    b = tuple(np.asarray(v, dtype=float) for v in current)
+    point_a, point_b = fit(*a), fit(*b)
+    boots = np.array([[*fit(*resample(*a)), *fit(*resample(*b))] for _ in range(resamples)])
+    tail = (1 - confidence) / 2
+    out = {}
+    for index, name in enumerate(("per_row", "fixed")):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = boots[:, 2 + index] / boots[:, index]
+        if point_a[index] <= 0 or np.any(boots[:, index] <= 0):
+            out[name] = RatioEstimate(float("nan"), float("nan"), float("nan"), confidence)
+            continue
+        low, high = np.quantile(ratios, [tail, 1 - tail])
+        out[name] = RatioEstimate(point_b[index] / point_a[index], float(low), float(high), confidence)
+    return out
+
+
+def without_slow_outliers(values: Sequence[float]) -> np.ndarray:
+    """``values`` less those above Tukey's upper fence (Q3 + 1.5 IQR).
+
+    Timing noise is one-sided: a garbage collection, a noisy neighbour or a page-cache miss makes a
+    run slower, never faster. One such run in a baseline of five would otherwise outrank every run
+    of a real slowdown and hide it from a rank test.
+    """
+    data = np.asarray(values, dtype=float)
+    if data.size < 4:
+        return data
+    q1, q3 = np.percentile(data, [25, 75])
+    return data[data <= q3 + 1.5 * (q3 - q1)]

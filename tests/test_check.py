@@ -1,0 +1,239 @@
+"""The regression gate on constructed runs: what it flags, what it refuses, what it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli, write_config
+from udfbench.check import Options, check_runs, parse_threshold
+from udfbench.errors import UserError
+from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
+
+VERSIONS = {"python": "3.11.7", "pyspark": "4.3.0", "pyarrow": "26.0.1", "java": "17"}
+
+
+def write_run(
+    folder: Path, seconds: dict[tuple[str, int], list[float]], versions: dict | None = None
+) -> Path:
+    """A run folder whose measured runs of (strategy, size) took exactly ``seconds``."""
+    folder.mkdir(parents=True)
+    meta = RunMeta(
+        run_id=folder.name,
+        name="t",
+        status="complete",
+        started_at="t",
+        config_file="b.yaml",
+        config={"spark": {"master": "local[2]"}, "clusters": None},
+        versions=versions or VERSIONS,
+    )
+    write_meta(folder, meta)
+    out = CsvAppender(folder / RESULTS_FILE, ResultRow)
+    for (strategy, size), values in seconds.items():
+        for repeat, value in enumerate([values[0] * 3, *values]):
+            out.append(
+                ResultRow(
+                    run_id=folder.name,
+                    cluster="local",
+                    strategy=strategy,
+                    eval_type="none",
+                    size=size,
+                    input_mode="path",
+                    sink="noop",
+                    batch_size=32,
+                    arrow_batch_size=10000,
+                    partitions=None,
+                    task_cpus=1,
+                    threads=None,
+                    cores=2,
+                    slots=2,
+                    repeat=max(repeat, 1),
+                    warmup=repeat == 0,
+                    status="ok",
+                    seconds=value,
+                    rows=size,
+                    skipped=0,
+                    images_per_s=size / value,
+                    model_loads=0,
+                    load_s=0.0,
+                    decode_s=0.0,
+                    predict_s=0.0,
+                )
+            )
+    out.close()
+    return folder
+
+
+def timings(
+    cost: dict[str, tuple[float, float]], sizes=(100, 200, 400), repeats=5, seed=0, factor=1.0
+) -> dict:
+    """seconds = (fixed + per_row * size) * noise, per strategy given as (fixed, per_row)."""
+    rng = np.random.default_rng(seed)
+    return {
+        (name, size): list(factor * (fixed + per_row * size) * rng.lognormal(0, 0.03, repeats))
+        for name, (fixed, per_row) in cost.items()
+        for size in sizes
+    }
+
+
+BASE = {"python": (0.2, 0.01), "udf": (1.0, 0.02)}
+
+
+def verdicts(result) -> dict[tuple[str, str], str]:
+    return {(v.case, v.measure): v.status for v in result.verdicts}
+
+
+def test_identical_timings_pass(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings(BASE, seed=2))
+    result = check_runs(b, a, Options())
+    assert result.exit_status() == 0
+    assert set(verdicts(result).values()) == {"unchanged"}
+    assert len(result.verdicts) == 2 * 3 + 2 * 2  # every case, plus per-row and fixed per strategy
+
+
+def test_a_real_slowdown_fails_and_an_improvement_is_reported(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings({"python": (0.1, 0.005), "udf": (1.0, 0.03)}, seed=2))
+    v = verdicts(check_runs(b, a, Options()))
+    assert v[("local/udf/n=400", "time")] == "regression"
+    assert v[("local/udf/per_row", "per_row")] == "regression"
+    assert v[("local/udf/fixed", "fixed")] == "unchanged"  # a slower per-row cost is not a slower start
+    assert v[("local/python/n=400", "time")] == "improvement"
+
+
+def test_fixed_cost_and_per_row_cost_are_gated_apart(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings({"python": (0.2, 0.01), "udf": (2.0, 0.02)}, seed=2))
+    v = verdicts(check_runs(b, a, Options()))
+    assert v[("local/udf/fixed", "fixed")] == "regression"
+    assert v[("local/udf/per_row", "per_row")] == "unchanged"
+
+
+def test_too_few_repeats_is_undecided_never_fine(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1, repeats=3))
+    b = write_run(tmp_path / "b", timings({"python": (0.2, 0.01), "udf": (3.0, 0.06)}, seed=2, repeats=3))
+    result = check_runs(b, a, Options())
+    assert {v.status for v in result.verdicts} == {"undecided"}
+    assert all("needs at least 4 repeats" in v.note for v in result.verdicts)
+
+
+def test_rules_set_thresholds_per_case(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings({"python": (0.2, 0.01), "udf": (1.5, 0.03)}, seed=2))
+    options = Options(rules=[("local/udf/*", 0.8)])
+    assert {v.status for v in check_runs(b, a, options).verdicts} == {"unchanged"}
+
+
+def test_relative_mode_forgives_a_slower_machine(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings(BASE, seed=2, factor=1.3))  # same code, slower machine
+    assert check_runs(b, a, Options()).exit_status() == 1
+    relative = check_runs(b, a, Options(relative_to="python"))
+    assert relative.exit_status() == 0 and all(v.case.startswith("local/udf") for v in relative.verdicts)
+    c = write_run(tmp_path / "c", timings({"python": (0.2, 0.01), "udf": (1.0, 0.03)}, seed=3, factor=1.3))
+    assert check_runs(c, a, Options(relative_to="python")).exit_status() == 1
+
+
+def test_different_versions_are_an_error_unless_allowed(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings(BASE, seed=2), versions={**VERSIONS, "pyspark": "4.2.0"})
+    with pytest.raises(UserError, match="pyspark: 4.3.0 in the baseline, 4.2.0 now"):
+        check_runs(b, a, Options())
+    result = check_runs(b, a, Options(allow_different_env=True))
+    assert result.exit_status() == 0 and any("pyspark" in d for d in result.differences)
+
+
+def test_partial_overlap_is_compared_where_it_overlaps(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(
+        tmp_path / "b", timings({"python": (0.2, 0.01), "pandas_udf": (1, 0.01)}, seed=2, sizes=(100, 800))
+    )
+    result = check_runs(b, a, Options())
+    assert [v.case for v in result.verdicts if v.measure == "time"] == ["local/python/n=100"]
+    assert "local/pandas_udf/n=800" in result.only_in_current and "local/udf/n=200" in result.only_in_baseline
+    c = write_run(tmp_path / "c", timings({"pandas_udf": (1, 0.01)}, seed=2))
+    with pytest.raises(UserError, match="no case in common"):
+        check_runs(c, a, Options())
+
+
+def test_thresholds_are_read_as_data() -> None:
+    assert parse_threshold("10%", "x") == pytest.approx(0.1) and parse_threshold("0.25", "x") == 0.25
+    for bad in ["ten", "-5%", "0"]:
+        with pytest.raises(UserError):
+            parse_threshold(bad, "--threshold")
+
+
+def test_cli_exit_codes_and_machine_readable_outputs(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings({"python": (0.2, 0.01), "udf": (1.0, 0.04)}, seed=2))
+    failed = run_cli("check", str(b), "--baseline", str(a), timeout=120)
+    assert failed.returncode == 1, failed.stderr
+    report = json.loads((b / "check.json").read_text())
+    assert report["exit_status"] == 1 and len(report["cases"]) == 10
+    udf = {(c["measure"], c["status"]) for c in report["cases"] if c["case"].startswith("local/udf")}
+    assert udf == {("time", "regression"), ("per_row", "regression"), ("fixed", "unchanged")}
+    junit = ElementTree.parse(b / "check.xml").getroot()
+    assert junit.get("tests") == "10" and junit.get("failures") == str(len(junit.findall(".//failure")))
+    assert "❌ regression" in (b / "check.md").read_text()
+    passed = run_cli(
+        "check",
+        str(b),
+        "--baseline",
+        str(a),
+        "--rule",
+        "*udf*=200%",
+        "--out",
+        str(tmp_path / "o"),
+        timeout=120,
+    )
+    assert passed.returncode == 0, passed.stderr
+    for args, words in [
+        ([str(tmp_path / "nope"), "--baseline", str(a)], "run folder not found"),
+        ([str(b), "--baseline", str(tmp_path)], "meta.json"),
+        ([str(b), "--baseline", str(a), "--threshold", "lots"], "--threshold"),
+    ]:
+        result = run_cli("check", *args, timeout=120)
+        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_two_real_runs_of_the_same_config_pass(tmp_path) -> None:
+    config = write_config(
+        tmp_path,
+        """
+        dataset: {sizes: [8, 16]}
+        model: {image_size: 48}
+        strategies: [python, pandas_udf]
+        batch_size: 4
+        warmup: 1
+        repeats: 5
+        spark: {master: "local[2]", driver_memory: 1g}
+        """,
+    )
+    for name in ("baseline", "current"):
+        result = run_cli("run", str(config), "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr[-2000:]
+    # Tiny jobs on a shared 2-core machine swing by tens of percent between runs, so the gate is
+    # relative to the python loop and only a doubling counts; a broken gate would still exit 1 or 2.
+    check = run_cli(
+        "check",
+        str(tmp_path / "current"),
+        "--baseline",
+        str(tmp_path / "baseline"),
+        "--relative-to",
+        "python",
+        "--threshold",
+        "100%",
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    cases = json.loads((tmp_path / "current" / "check.json").read_text())["cases"]
+    assert {c["case"] for c in cases if c["measure"] == "time"} == {
+        "local/pandas_udf/n=8",
+        "local/pandas_udf/n=16",
+    }
