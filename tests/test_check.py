@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-
 from tests.conftest import run_cli, write_config
+
 from udfbench.check import Options, check_runs, parse_threshold
 from udfbench.errors import UserError
 from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
