@@ -2,7 +2,8 @@
 
 A case regresses only when its change is larger than the threshold *and* statistically significant
 given the repeats (two-sided Mann-Whitney U at ``alpha`` on the runs left after setting aside slow
-outliers beyond Tukey's fence; the bootstrap interval of the ratio is shown beside it). Cases with too few repeats to ever reach significance are "undecided", never "fine".
+outliers beyond Tukey's fence; the bootstrap interval of the ratio is shown beside it). Cases with
+too few repeats to ever reach significance are "undecided", never "fine".
 Relative mode divides each run's times by a reference strategy measured in the same run, so a slower
 or faster CI machine does not read as a change in the code. The straight-line cost model is gated
 too: per-row cost and fixed cost apart.
