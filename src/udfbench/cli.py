@@ -181,6 +181,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return result.exit_status()
 
 
+def _add_compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="run folders; the first is the reference")
+    parser.add_argument(
+        "--out", type=Path, help="where to write compare.html (default: reports/compare-<time>)"
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from udfbench.compare import compare_runs, default_out_dir, print_comparison, write_comparison
+
+    comparison = compare_runs(args.run_dirs)
+    print_comparison(comparison)
+    print(write_comparison(comparison, args.out or default_out_dir(args.run_dirs[0])))
+    return EXIT_OK
+
+
 Verb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 
 VERBS: dict[str, Verb] = {
@@ -194,6 +210,11 @@ VERBS: dict[str, Verb] = {
         lambda p: p.add_argument("run_dir", type=Path, help="a run folder (reports/<run id>)"),
         cmd_report,
         "rebuild a run's summary and report.html from its CSV files",
+    ),
+    "compare": (
+        _add_compare_options,
+        cmd_compare,
+        "compare runs, or the clusters of one run: medians, ratios, cost per core, what differs",
     ),
     "check": (
         _add_check_options,

@@ -35,8 +35,14 @@ def open_cluster(cluster: ClusterConfig) -> Iterator[ClusterHandle]:
         yield ClusterHandle(cluster.name, cluster.kind, cluster.master_url())
 
 
-def session_conf(spark: SparkConfig, task_cpus: int, threads: int | None) -> dict[str, str]:
-    """The Spark conf of a session: typed settings first, then ``spark.conf`` verbatim on top."""
+def session_conf(
+    spark: SparkConfig, task_cpus: int, threads: int | None, loopback: bool = True
+) -> dict[str, str]:
+    """The Spark conf of a session: typed settings first, then ``spark.conf`` verbatim on top.
+
+    ``loopback`` keeps the driver on 127.0.0.1 (local mode and clusters udfbench starts itself);
+    an external cluster's executors must be able to reach the driver, so it is left to Spark there.
+    """
     conf = {
         "spark.driver.memory": spark.driver_memory,
         "spark.task.cpus": str(task_cpus),
@@ -45,6 +51,8 @@ def session_conf(spark: SparkConfig, task_cpus: int, threads: int | None) -> dic
         "spark.sql.shuffle.partitions": "8",
         "spark.python.worker.reuse": "true",
     }
+    if loopback:
+        conf["spark.driver.host"] = conf["spark.driver.bindAddress"] = "127.0.0.1"
     if spark.executor_instances is not None:
         conf["spark.executor.instances"] = str(spark.executor_instances)
     if spark.executor_cores is not None:

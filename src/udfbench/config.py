@@ -70,6 +70,9 @@ class ClusterConfig(Strict):
     worker_cores: PositiveInt = 1
     worker_memory: str = "2g"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    # standalone: ports to bind on 127.0.0.1; unset means a free one is picked.
+    master_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    webui_port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ClusterConfig:

@@ -477,7 +477,7 @@ class Runner:
                             f"/task_cpus={task_cpus},threads={threads}" if len(by_session) > 1 else ""
                         )
                         t0 = time.perf_counter()
-                        conf = session_conf(c.spark, task_cpus, threads)
+                        conf = session_conf(c.spark, task_cpus, threads, loopback=cluster.kind != "external")
                         with spark_session(
                             handle.master, f"udfbench {c.name} {strategy.name}", conf
                         ) as spark:

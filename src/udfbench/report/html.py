@@ -90,3 +90,29 @@ def render_report(
             config_yaml=yaml.safe_dump(meta.config, sort_keys=False),
         )
     )
+
+
+def render_comparison(comparison: Any) -> str:
+    """compare.html: the comparison table, what differs, partial overlaps, and the plots overlaid."""
+    summary, results = comparison.summary, comparison.results
+    shown = [
+        ("Time against size", plots.time_vs_size(results, summary)),
+        ("Throughput against size", plots.throughput_vs_size(summary)),
+        ("Throughput per executor core against size", plots.throughput_vs_size(summary, per_core=True)),
+        (f"Speed-up against {REFERENCE}", plots.speedup_vs_reference(summary, REFERENCE)),
+        ("Where the time goes", plots.time_breakdown(summary)),
+    ]
+    cases = {}
+    for row in comparison.table.to_dict("records"):
+        cases.setdefault(row["case"], {})[row["column"]] = row
+    return (
+        _environment()
+        .get_template("compare.html.j2")
+        .render(
+            columns=comparison.columns,
+            cases=cases,
+            partial=comparison.partial,
+            differences=comparison.differences,
+            figures=[{"title": t, "png": png} for t, png in shown if png],
+        )
+    )

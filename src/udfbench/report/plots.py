@@ -62,15 +62,19 @@ def time_vs_size(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
     return _png(fig)
 
 
-def throughput_vs_size(summary: pd.DataFrame) -> str | None:
+def throughput_vs_size(summary: pd.DataFrame, per_core: bool = False) -> str | None:
+    """Images per second against rows; ``per_core`` divides by the executor cores (what a row costs)."""
     ok = summary[summary["count"] > 0]
     if ok.empty:
         return None
+    column = "images_per_s_per_core" if per_core else "images_per_s"
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, group in series(ok):
         group = group.sort_values("size")
-        ax.plot(group["size"], group["images_per_s"], marker="o", label=label)
-    ax.set(xlabel="rows", ylabel="images per second (rows / median)", title="Throughput against dataset size")
+        ax.plot(group["size"], group[column], marker="o", label=label)
+    ylabel = "images per second per core" if per_core else "images per second (rows / median)"
+    title = "Throughput per core against dataset size" if per_core else "Throughput against dataset size"
+    ax.set(xlabel="rows", ylabel=ylabel, title=title)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

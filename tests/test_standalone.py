@@ -1,0 +1,137 @@
+"""A real Spark standalone cluster started from the pip-installed pyspark, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli, write_config
+from udfbench.config import ClusterConfig
+from udfbench.errors import UserError
+from udfbench.standalone import standalone_cluster
+
+pytestmark = pytest.mark.slow
+
+OUR_JVMS = ("deploy.master.Master", "deploy.worker.Worker", "CoarseGrainedExecutorBackend")
+
+
+def cluster_jvms() -> list[int]:
+    """PIDs of standalone masters, workers and executors on this machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "java" in command and any(name in command for name in OUR_JVMS):
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def no_cluster_left_behind():
+    assert cluster_jvms() == [], "a standalone JVM was running before the test"
+    yield
+    deadline = time.monotonic() + 20
+    while cluster_jvms() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cluster_jvms() == [], "a standalone JVM outlived the run"
+
+
+CONFIG = """
+    name: clusters
+    dataset: {{sizes: [{sizes}]}}
+    model: {{image_size: 48}}
+    strategies: [{strategies}]
+    batch_size: 4
+    warmup: 1
+    repeats: {repeats}
+    clusters:
+      - {{name: local2, kind: local, cores: 2}}
+      - {{name: standalone2x1, kind: standalone, workers: 2, worker_cores: 1, worker_memory: 1g}}
+    spark: {{driver_memory: 1g}}
+"""
+
+
+def test_a_run_on_local_and_standalone_clusters_and_their_comparison(tmp_path) -> None:
+    config = write_config(tmp_path, CONFIG.format(sizes="12, 24", strategies="python, pandas_udf", repeats=2))
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert set(results["cluster"]) == {"local2", "standalone2x1"}
+    assert (results["status"] == "ok").all() and (results["rows"] == results["size"]).all()
+    standalone = results[(results["cluster"] == "standalone2x1") & (results["strategy"] == "pandas_udf")]
+    assert (standalone["cores"] == 2).all()
+    compare = run_cli("compare", str(tmp_path / "run"), "--out", str(tmp_path / "cmp"), timeout=120)
+    assert compare.returncode == 0, compare.stderr
+    html = (tmp_path / "cmp" / "compare.html").read_text()
+    assert "local2" in html and "standalone2x1" in html
+
+
+def test_an_exception_inside_still_stops_every_process() -> None:
+    config = ClusterConfig(name="c", kind="standalone", workers=1, worker_cores=1, worker_memory="512m")
+    with pytest.raises(RuntimeError, match="boom"), standalone_cluster(config) as url:
+        assert url.startswith("spark://127.0.0.1:") and len(cluster_jvms()) == 2
+        raise RuntimeError("boom")
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path) -> None:
+    with closing(socket.socket()) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = ClusterConfig(name="c", kind="standalone", master_port=port)
+        with (
+            pytest.raises(UserError, match=f"port {port} on 127.0.0.1 is already in use"),
+            standalone_cluster(config),
+        ):
+            pass
+
+
+def test_a_cluster_that_does_not_come_up_in_time_says_so_and_leaves_nothing() -> None:
+    config = ClusterConfig(name="slow", kind="standalone", workers=1, start_timeout_s=0.5)
+    with pytest.raises(UserError, match=r"within 0.5 s") as caught, standalone_cluster(config):
+        pass
+    assert "cluster slow" in str(caught.value)
+
+
+def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -> None:
+    config = write_config(
+        tmp_path,
+        CONFIG.format(sizes="300", strategies="pandas_udf", repeats=4).replace(
+            "      - {name: local2, kind: local, cores: 2}\n", ""
+        ),
+    )
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # the first timed run has finished: the cluster is busy
+        if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    workers = [
+        pid for pid in cluster_jvms() if "deploy.worker.Worker" in Path(f"/proc/{pid}/cmdline").read_text()
+    ]
+    assert len(workers) == 2
+    os.killpg(os.getpgid(workers[0]), signal.SIGKILL)  # the worker and its executor: a machine gone
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) >= 2 and results.iloc[0]["status"] == "ok"
+    # Spark either retried the lost tasks on the surviving worker, or the case says why it failed.
+    ok = results[results["status"] == "ok"]
+    assert (ok["rows"] == 300).all()
+    assert results[results["status"] != "ok"]["error"].astype(str).str.len().gt(0).all()
