@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from tests.conftest import run_cli, write_config
+
 from udfbench.config import ClusterConfig
 from udfbench.errors import UserError
 from udfbench.standalone import standalone_cluster
