@@ -113,10 +113,9 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
         ),
     )
     out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # the first timed run has finished: the cluster is busy
         if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
