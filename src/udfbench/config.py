@@ -23,6 +23,12 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 Sweepable = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
 
 BUILTIN = "builtin"
+# Every strategy counts the rows the model saw with an accumulator and ships the model in a
+# broadcast; Spark Connect offers neither.
+CONNECT_UNSUPPORTED = (
+    "Spark Connect (sc://) is not supported: udfbench needs accumulators and broadcasts, "
+    "which Spark Connect does not offer; use the cluster's spark:// master URL"
+)
 
 
 class Strict(BaseModel):
@@ -59,6 +65,13 @@ class SparkConfig(Strict):
     threads: Sweepable | None = None
     conf: dict[str, str | int | float | bool] = {}
 
+    @field_validator("master")
+    @classmethod
+    def _not_connect(cls, master: str) -> str:
+        if master.startswith("sc://"):
+            raise ValueError(CONNECT_UNSUPPORTED)
+        return master
+
 
 class ClusterConfig(Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -76,6 +89,8 @@ class ClusterConfig(Strict):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ClusterConfig:
+        if self.master and self.master.startswith("sc://"):
+            raise ValueError(CONNECT_UNSUPPORTED)
         if self.kind == "external" and not self.master:
             raise ValueError("an external cluster needs 'master' (spark://host:7077 or sc://host:15002)")
         if self.kind == "local" and self.master and not self.master.startswith("local"):
