@@ -114,3 +114,35 @@ def test_missing_java_is_one_line_saying_how_to_fix_it(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Java not found" in result.stderr and "JAVA_HOME" in result.stderr
+
+
+@pytest.mark.slow
+def test_swept_settings_become_cases_with_their_own_plots(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        """
+        dataset: {sizes: [12]}
+        model: {image_size: 48}
+        strategies: [pandas_udf]
+        batch_size: [2, 8]
+        warmup: 0
+        repeats: 1
+        spark: {master: "local[2]", driver_memory: 1g, arrow_batch_size: [4, 100], partitions: [1, 3], threads: 1}
+        """,
+    )
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    combos = set(zip(results["batch_size"], results["arrow_batch_size"], results["partitions"], strict=True))
+    assert combos == {(b, a, p) for b in (2, 8) for a in (4, 100) for p in (1, 3)}
+    assert (
+        (results["status"] == "ok").all()
+        and (results["rows"] == 12).all()
+        and (results["threads"] == 1).all()
+    )
+    assert set(zip(results["partitions"], results["slots"], strict=True)) == {(1, 1), (3, 2)}
+    html = (tmp_path / "run" / "report.html").read_text()
+    for axis in ("batch_size", "arrow_batch_size", "partitions"):
+        assert f"Throughput against {axis}" in html
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["spark_conf"]["local"]["spark.executorEnv.OMP_NUM_THREADS"] == "1"

@@ -63,7 +63,11 @@ BAD = [
     (VALID + "    clusters: [{name: c, kind: external}]\n", "clusters[0]", "needs 'master'"),
     ("- just\n- a list\n", "bench.yaml", "mapping"),
     (VALID + "    spark: {master: 'sc://host:15002'}\n", "spark.master", "Spark Connect"),
-    (VALID + "    clusters: [{name: c, kind: external, master: 'sc://h:15002'}]\n", "clusters[0]", "Spark Connect"),
+    (
+        VALID + "    clusters: [{name: c, kind: external, master: 'sc://h:15002'}]\n",
+        "clusters[0]",
+        "Spark Connect",
+    ),
 ]
 
 

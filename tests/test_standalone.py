@@ -134,3 +134,25 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
     ok = results[results["status"] == "ok"]
     assert (ok["rows"] == 300).all()
     assert results[results["status"] != "ok"]["error"].astype(str).str.len().gt(0).all()
+
+
+def test_an_external_cluster_is_used_but_neither_started_nor_stopped(tmp_path) -> None:
+    cluster = ClusterConfig(name="existing", kind="standalone", workers=1, worker_cores=2, worker_memory="2g")
+    with standalone_cluster(cluster) as url:
+        config = write_config(
+            tmp_path,
+            f"""
+            dataset: {{sizes: [10]}}
+            model: {{image_size: 48}}
+            strategies: [pandas_udf]
+            warmup: 0
+            repeats: 1
+            clusters: [{{name: ext, kind: external, master: "{url}"}}]
+            spark: {{driver_memory: 1g}}
+            """,
+        )
+        result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        results = pd.read_csv(tmp_path / "run" / "results.csv")
+        assert list(results["cluster"]) == ["ext"] and (results["rows"] == 10).all()
+        assert len(cluster_jvms()) >= 2  # the master and worker are still up: not ours to stop
