@@ -127,7 +127,12 @@ def test_swept_settings_become_cases_with_their_own_plots(tmp_path: Path) -> Non
         batch_size: [2, 8]
         warmup: 0
         repeats: 1
-        spark: {master: "local[2]", driver_memory: 1g, arrow_batch_size: [4, 100], partitions: [1, 3], threads: 1}
+        spark:
+          master: "local[2]"
+          driver_memory: 1g
+          arrow_batch_size: [4, 100]
+          partitions: [1, 3]
+          threads: 1
         """,
     )
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
