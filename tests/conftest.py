@@ -16,6 +16,7 @@ import pytest
 
 from udfbench.config import ModelConfig
 from udfbench.dataset import SeedImage, write_builtin_seeds
+from udfbench.results import ResultRow
 
 TEST_IMAGE_SIZE = 48
 
@@ -64,3 +65,14 @@ def run_cli(
         cwd=cwd,
         env=env,
     )
+
+
+def result_row(run_id: str, strategy: str, size: int, seconds: float, **overrides) -> ResultRow:
+    """A successful measured run of a case with default settings, for run folders made by hand."""
+    values = {
+        "cluster": "local", "eval_type": "none", "input_mode": "path", "sink": "noop", "batch_size": 32,
+        "arrow_batch_size": 10000, "partitions": None, "task_cpus": 1, "threads": None, "cores": 2,
+        "slots": 2, "repeat": 1, "warmup": False, "status": "ok", "rows": size, "skipped": 0,
+        "images_per_s": size / seconds, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0,
+    }  # fmt: skip
+    return ResultRow(run_id=run_id, strategy=strategy, size=size, seconds=seconds, **(values | overrides))

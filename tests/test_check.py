@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from tests.conftest import run_cli, write_config
+from tests.conftest import result_row, run_cli, write_config
 
 from udfbench.check import Options, check_runs, parse_threshold
 from udfbench.errors import UserError
@@ -36,33 +36,7 @@ def write_run(
     for (strategy, size), values in seconds.items():
         for repeat, value in enumerate([values[0] * 3, *values]):
             out.append(
-                ResultRow(
-                    run_id=folder.name,
-                    cluster="local",
-                    strategy=strategy,
-                    eval_type="none",
-                    size=size,
-                    input_mode="path",
-                    sink="noop",
-                    batch_size=32,
-                    arrow_batch_size=10000,
-                    partitions=None,
-                    task_cpus=1,
-                    threads=None,
-                    cores=2,
-                    slots=2,
-                    repeat=max(repeat, 1),
-                    warmup=repeat == 0,
-                    status="ok",
-                    seconds=value,
-                    rows=size,
-                    skipped=0,
-                    images_per_s=size / value,
-                    model_loads=0,
-                    load_s=0.0,
-                    decode_s=0.0,
-                    predict_s=0.0,
-                )
+                result_row(folder.name, strategy, size, value, repeat=max(repeat, 1), warmup=repeat == 0)
             )
     out.close()
     return folder

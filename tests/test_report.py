@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tests.conftest import result_row
 
 from udfbench.report import build_report
 from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
@@ -37,35 +38,8 @@ def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict 
                         * rng.uniform(0.9, 1.1)
                         * (3 if warmup else 1)
                     )
-                    out.append(
-                        ResultRow(
-                            run_id=folder.name,
-                            cluster="local",
-                            strategy=strategy,
-                            eval_type="none",
-                            size=size,
-                            input_mode="path",
-                            sink="noop",
-                            batch_size=batch_size,
-                            arrow_batch_size=10000,
-                            partitions=None,
-                            task_cpus=1,
-                            threads=None,
-                            cores=2,
-                            slots=2,
-                            repeat=repeat,
-                            warmup=warmup,
-                            status="ok",
-                            seconds=seconds,
-                            rows=size,
-                            skipped=0,
-                            images_per_s=size / seconds,
-                            model_loads=0,
-                            load_s=0.0,
-                            decode_s=0.0,
-                            predict_s=0.0,
-                        )
-                    )
+                    row = result_row(folder.name, strategy, size, seconds, repeat=repeat, warmup=warmup)
+                    out.append(row.model_copy(update={"batch_size": batch_size}))
     out.close()
     return folder
 

@@ -24,22 +24,14 @@ import numpy as np
 import pandas as pd
 
 from udfbench import stats
+from udfbench.environment import PACKAGES
 from udfbench.errors import UserError
 from udfbench.results import CASE_KEY, RunMeta, read_meta, read_results
 
 Status = Literal["regression", "improvement", "unchanged", "undecided"]
-# Versions that change what is measured: a baseline with other ones is not comparable.
-COMPARED_VERSIONS = (
-    "python",
-    "pyspark",
-    "pyarrow",
-    "pandas",
-    "numpy",
-    "tensorflow",
-    "tensorflow-cpu",
-    "keras",
-    "java",
-)
+# Versions that change what is measured (everything but udfbench itself, the code under test):
+# a baseline with other ones is not comparable.
+COMPARED_VERSIONS = ("python", *(p for p in PACKAGES if p != "udfbench"), "java")
 SETTINGS = [c for c in CASE_KEY if c not in {"cluster", "strategy", "size"}]
 
 
