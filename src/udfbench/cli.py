@@ -7,8 +7,10 @@ interrupted run (whose finished cases and report are kept). Verbs that judge (``
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def progress(line: str) -> None:
             nonlocal done
+            if STOP_REQUESTED.is_set():
+                raise KeyboardInterrupt
             done += 1
             bar.update(task, advance=1, description=line or None)
             if not bar.console.is_terminal and line:  # a log file or CI: one line per timed run
@@ -236,13 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a CI runner's SIGTERM stops a run the way Ctrl-C does
+# Set by Ctrl-C or SIGTERM. TensorFlow's C++ code can swallow the KeyboardInterrupt raised while it
+# runs, so the run also checks this flag after every timed run.
+STOP_REQUESTED = threading.Event()
+
+
+def _request_stop(signum: int, frame: object) -> None:
+    STOP_REQUESTED.set()
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _request_stop)
+    # py4j logs a traceback on the root logger when Ctrl-C interrupts a pending JVM call; the
+    # interruption is reported in one line by cmd_run instead.
+    logging.getLogger().addFilter(lambda record: "py4j" not in record.pathname)
     try:
         return args.handler(args)
     except UserError as err:

@@ -8,7 +8,9 @@ with the run's settings and stops it afterwards.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,12 +79,19 @@ def spark_session(master: str, app_name: str, conf: dict[str, str]) -> Iterator[
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
+    # PySpark replaces the SIGINT handler with one that cancels its jobs and never puts ours back.
+    sigint = (
+        signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    )
     try:
         session = builder.getOrCreate()
     except Exception as err:  # py4j and Spark raise many kinds; all mean "no session"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot start a Spark session: {first}", where=f"spark master {master}") from None
-    session.sparkContext.setLogLevel("ERROR")
+    if sigint is not None:
+        signal.signal(signal.SIGINT, sigint)
+    # Failures reach the results with their reason; Spark's own log lines would only bury the progress.
+    session.sparkContext.setLogLevel("FATAL")
     try:
         yield session
     finally:
