@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -72,6 +73,8 @@ def test_a_run_on_local_and_standalone_clusters_and_their_comparison(tmp_path) -
     assert (results["status"] == "ok").all() and (results["rows"] == results["size"]).all()
     standalone = results[(results["cluster"] == "standalone2x1") & (results["strategy"] == "pandas_udf")]
     assert (standalone["cores"] == 2).all()
+    setup = json.loads((tmp_path / "run" / "meta.json").read_text())["setup_seconds"]
+    assert setup["standalone2x1"]["cluster_start_s"] > setup["local2"]["cluster_start_s"]
     compare = run_cli("compare", str(tmp_path / "run"), "--out", str(tmp_path / "cmp"), timeout=120)
     assert compare.returncode == 0, compare.stderr
     html = (tmp_path / "cmp" / "compare.html").read_text()

@@ -462,7 +462,9 @@ class Runner:
             with ExitStack() as cluster_stack:
                 handle = None
                 if any(s.uses_spark for s in strategies):
+                    t0 = time.perf_counter()
                     handle = cluster_stack.enter_context(open_cluster(cluster))
+                    meta.setup_seconds[cluster.name] = {"cluster_start_s": time.perf_counter() - t0}
                 for (task_cpus, threads), axes in by_session.items():
                     for strategy in strategies:
                         if not strategy.uses_spark:
