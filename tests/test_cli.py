@@ -42,7 +42,8 @@ def test_run_writes_verified_results_and_a_complete_report(tmp_path: Path) -> No
     assert meta["status"] == "complete"
     assert {"python", "pyspark", "pyarrow", "pandas", "numpy", "java"} <= set(meta["versions"])
     assert {"cpu", "cores", "memory_gib", "os"} <= set(meta["machine"])
-    assert meta["setup_seconds"]["driver"]["model_load_s"] > 0
+    driver_setup = meta["setup_seconds"]["driver"]
+    assert driver_setup["model_load_s"] > 0  # recorded apart from the runs (a presence check, not a bound)
     parity = pd.read_csv(out / "parity.csv")
     assert sorted(parity["strategy"]) == ["pandas_udf", "python", "udf"] and (parity["status"] == "ok").all()
     html = (out / "report.html").read_text()

@@ -48,11 +48,11 @@ def test_saved_bytes_round_trip_to_the_same_predictions(small_model) -> None:
 
 def test_user_model_input_size_and_classes_are_read_from_the_model(tmp_path: Path) -> None:
     path = _softmax_model(tmp_path / "m.keras")
-    spec, seconds = prepare_model(
+    spec, load_time = prepare_model(
         ModelConfig(path=str(path), classes=["a", "b", "c"]), seed=0, config_path="x.yaml"
     )
     assert spec.image_size == (40, 56) and spec.output == "softmax" and spec.classes == ("a", "b", "c")
-    assert seconds > 0
+    assert load_time > 0  # the load was timed (a presence check, not a bound)
     with pytest.raises(UserError, match="model.classes"):
         prepare_model(ModelConfig(path=str(path), classes=["a", "b"]), seed=0, config_path="x.yaml")
 
