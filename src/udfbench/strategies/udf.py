@@ -17,13 +17,14 @@ from udfbench.strategies.base import PREDICTION_DDL, SparkStrategy, check_eval_t
 class RowUdf(SparkStrategy):
     name = "udf"
     eval_type = "SQL_BATCHED_UDF"
+    use_arrow = False
 
     def transform(self, df: DataFrame, predictor: Predictor, source: str) -> DataFrame:
         def predict_row(value):
             labels, scores = predictor.predict([value])
             return int(labels[0]), float(scores[0])
 
-        udf = check_eval_type(F.udf(predict_row, PREDICTION_DDL, useArrow=False), self.eval_type)
+        udf = check_eval_type(F.udf(predict_row, PREDICTION_DDL, useArrow=self.use_arrow), self.eval_type)
         return with_prediction(df, udf(F.col(source)))
 
 
