@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -333,7 +334,7 @@ class Runner:
         parity: CsvAppender | None,
     ) -> None:
         c = self.config
-        row = lambda **v: case.row(self.run_id, c.dataset.input_mode, c.sink, **v)  # noqa: E731
+        row = partial(case.row, self.run_id, c.dataset.input_mode, c.sink)
         runs = [(True, i + 1) for i in range(c.warmup)] + [(False, i + 1) for i in range(c.repeats)]
         reason = case.strategy.unsupported_reason(session.spark if session else None)
         if reason:
