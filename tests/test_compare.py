@@ -2,73 +2,239 @@
 
 from __future__ import annotations
 
-import pytest
-from tests.conftest import run_cli
-from tests.test_check import BASE, VERSIONS, timings, write_run
+import math
+from pathlib import Path
 
-from udfbench.compare import compare_runs, write_comparison
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import result_row, run_cli, write_config
+
+from udfbench import stats
+from udfbench.compare import ABSENT, Difference, compare_runs, write_comparison
 from udfbench.errors import UserError
+from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
 
 EVIL = '<img src=x onerror="alert(1)">'
+VERSIONS = {"python": "3.11.7", "pyspark": "4.3.0", "java": "17"}
+MACHINE = {"cpu": "x", "cores": 2, "hostname": "a"}
+SPARK_CONF = {"spark.master": "local[2]", "spark.app.id": "local-1", "spark.driver.port": "40001"}
 
 
-def test_ratio_to_the_first_run_with_an_interval(tmp_path) -> None:
-    a = write_run(tmp_path / "a", timings(BASE, seed=1))
-    b = write_run(tmp_path / "b", timings(BASE, seed=2, factor=2.0))
-    comparison = compare_runs([a, b])
-    rows = comparison.table.set_index(["case", "column"])
-    udf = rows.loc[("udf n=400", "b")]
-    assert udf["ratio_low"] < udf["ratio_to_first"] < udf["ratio_high"]
-    assert udf["ratio_low"] > 1.8 and udf["ratio_high"] < 2.2
-    assert udf["images_per_s_per_core"] == pytest.approx(udf["images_per_s"] / 2)
-    assert (
-        rows.loc[("udf n=400", "a")]["ratio_to_first"] != rows.loc[("udf n=400", "a")]["ratio_to_first"]
-    )  # NaN
-    assert comparison.partial == [] and comparison.differences == []
+def write_run(
+    folder: Path,
+    seconds: dict[tuple[str, int], list[float]],
+    cluster: str = "local",
+    cores: int = 2,
+    more_clusters: dict[str, dict[tuple[str, int], list[float]]] | None = None,
+    **meta: object,
+) -> Path:
+    """A run folder whose measured runs of (strategy, size) on ``cluster`` took exactly ``seconds``.
+
+    Each case also gets a slow warmup run and a failed run, which must never count as timings.
+    """
+    folder.mkdir(parents=True)
+    values = {
+        "run_id": folder.name,
+        "name": "t",
+        "status": "complete",
+        "started_at": "t",
+        "config_file": "b.yaml",
+        "config": {"batch_size": 32, "output_dir": str(folder.parent), "clusters": None},
+        "versions": VERSIONS,
+        "machine": MACHINE,
+        "spark_conf": {cluster: SPARK_CONF},
+    }
+    write_meta(folder, RunMeta(**(values | meta)))
+    out = CsvAppender(folder / RESULTS_FILE, ResultRow)
+    for name, timings in {cluster: seconds, **(more_clusters or {})}.items():
+        for (strategy, size), measured in timings.items():
+            case = {"cluster": name, "cores": cores}
+            out.append(result_row(folder.name, strategy, size, measured[0] * 10, warmup=True, **case))
+            for repeat, value in enumerate(measured, start=1):
+                out.append(result_row(folder.name, strategy, size, value, repeat=repeat, **case))
+            out.append(result_row(folder.name, strategy, size, 0.001, status="failed", error="x", **case))
+    out.close()
+    return folder
 
 
-def test_partial_overlap_and_differences_are_listed(tmp_path) -> None:
-    a = write_run(tmp_path / "a", timings(BASE, seed=1))
-    b = write_run(
-        tmp_path / "b",
-        timings({"python": (0.2, 0.01)}, seed=2, sizes=(100, 800)),
-        versions={**VERSIONS, "java": "21"},
+def samples(center: float, seed: int, count: int = 7) -> list[float]:
+    return list(center * np.random.default_rng(seed).lognormal(0, 0.05, count))
+
+
+def cases(strategies=("python", "udf"), sizes=(100, 200), scale: float = 1.0, seed: int = 0) -> dict:
+    return {
+        (s, n): samples(scale * (0.1 + 0.001 * n) * (1 + i), seed + i * 10 + n)
+        for i, s in enumerate(strategies)
+        for n in sizes
+    }
+
+
+def test_ratio_interval_and_cost_per_core_on_constructed_data(tmp_path) -> None:
+    a_times = cases()
+    b_times = {key: [2 * v for v in values] for key, values in cases(seed=99).items()}
+    a = write_run(tmp_path / "a", a_times, cores=2)
+    b = write_run(tmp_path / "b", b_times, cores=4)
+    table = compare_runs([a, b]).table.set_index(["case", "column"])
+
+    first, second = table.loc[("udf n=200", "a")], table.loc[("udf n=200", "b")]
+    assert first["runs"] == second["runs"] == 7  # neither the warmup nor the failed run counts
+    assert first["median_s"] == pytest.approx(np.median(a_times[("udf", 200)]))
+    assert math.isnan(first["ratio_to_first"])
+    expected = stats.ratio_ci(a_times[("udf", 200)], b_times[("udf", 200)])
+    assert second["ratio_to_first"] == pytest.approx(
+        np.median(b_times[("udf", 200)]) / np.median(a_times[("udf", 200)])
     )
+    assert (second["ratio_low"], second["ratio_high"]) == pytest.approx((expected.low, expected.high))
+    assert second["ratio_low"] < second["ratio_to_first"] < second["ratio_high"]
+    # Twice the cores: per core, throughput is the plain throughput halved, and a row costs twice the
+    # core-seconds for the same time.
+    assert second["images_per_s_per_core"] == pytest.approx(200 / second["median_s"] / 4)
+    assert second["cost_ratio_to_first"] == pytest.approx(2 * second["ratio_to_first"])
+    assert second["cost_ratio_low"] == pytest.approx(2 * second["ratio_low"])
+
+
+def test_partial_overlap_is_compared_where_it_overlaps_and_the_rest_listed(tmp_path) -> None:
+    a = write_run(tmp_path / "a", cases(sizes=(100, 200)))
+    b = write_run(tmp_path / "b", cases(strategies=("python",), sizes=(100, 800)))
     comparison = compare_runs([a, b])
     assert set(comparison.table["case"]) == {"python n=100"}
-    assert "udf n=200: not in b" in comparison.partial and "python n=800: not in a" in comparison.partial
-    assert {"setting": "versions.java", "values": ["17", "21"]} in comparison.differences
+    assert comparison.only_in_some == [
+        "python n=200: not in b",
+        "python n=800: not in a",
+        "udf n=100: not in b",
+        "udf n=200: not in b",
+    ]
 
 
-def test_html_is_self_contained_and_escapes_names(tmp_path) -> None:
-    a = write_run(tmp_path / "<b>run-a", timings({EVIL: (1, 0.01), "python": (0.2, 0.01)}, seed=1))
-    b = write_run(tmp_path / "run-b", timings({EVIL: (1, 0.02), "python": (0.2, 0.01)}, seed=2))
+def test_a_case_missing_from_the_first_run_is_compared_without_a_ratio(tmp_path) -> None:
+    a = write_run(tmp_path / "a", cases(strategies=("python",)))
+    b = write_run(tmp_path / "b", cases())
+    c = write_run(tmp_path / "c", cases(seed=5))
+    table = compare_runs([a, b, c]).table
+    udf = table[table["strategy"] == "udf"]
+    assert set(udf["column"]) == {"b", "c"} and udf["ratio_to_first"].isna().all()
+
+
+def test_settings_versions_machine_and_spark_conf_that_differ_are_listed(tmp_path) -> None:
+    a = write_run(tmp_path / "a", cases())
+    b = write_run(
+        tmp_path / "b",
+        cases(),
+        cores=8,
+        config={"batch_size": 64, "output_dir": "elsewhere", "clusters": None},
+        versions={**VERSIONS, "java": "21"},
+        machine={**MACHINE, "hostname": "b", "cores": 16},
+        spark_conf={"local": {**SPARK_CONF, "spark.app.id": "local-2", "spark.executor.memory": "4g"}},
+    )
+    assert compare_runs([a, b]).differences == [
+        Difference("config.batch_size", ["32", "64"]),
+        Difference("executor cores", ["2", "8"]),
+        Difference("machine.cores", ["2", "16"]),
+        Difference("spark.executor.memory", [ABSENT, "4g"]),
+        Difference("versions.java", ["17", "21"]),
+    ]  # run identity (app id, driver port, host name, output folder) is not a difference
+
+
+def test_clusters_of_one_run_are_columns_matched_without_the_cluster(tmp_path) -> None:
+    clusters = [
+        {"name": "local", "kind": "local", "cores": 2},
+        {"name": "standalone", "kind": "standalone", "workers": 2, "worker_cores": 1},
+    ]
+    meta = {
+        "config": {"batch_size": 32, "clusters": clusters},
+        "spark_conf": {"local": SPARK_CONF, "standalone": {**SPARK_CONF, "spark.master": "spark://h:7077"}},
+    }
+    run = write_run(tmp_path / "r", cases(), more_clusters={"standalone": cases(scale=1.5)}, **meta)
+    alone = compare_runs([run])
+    assert [c.label for c in alone.columns] == ["local", "standalone"]
+    assert len(alone.table) == 2 * 4 and alone.only_in_some == []
+    assert {d.setting for d in alone.differences} == {
+        "cluster.kind",
+        "cluster.cores",
+        "cluster.workers",
+        "cluster.worker_cores",
+        "spark.master",
+    }
+    other = write_run(tmp_path / "o", cases())
+    labels = [c.label for c in compare_runs([other, run]).columns]
+    assert labels == ["o", "r/local", "r/standalone"]
+    assert set(compare_runs([other, run]).summary["cluster"]) == set(labels)  # a plot series each
+
+
+def test_html_escapes_names_embeds_every_plot_and_needs_no_network(tmp_path) -> None:
+    folder = tmp_path / "<b>run-a"
+    a = write_run(folder, cases(strategies=("python", EVIL)), cluster=EVIL)
+    b = write_run(tmp_path / "run-b", cases(strategies=("python", EVIL), seed=3))
     html = write_comparison(compare_runs([a, b]), tmp_path / "out").read_text()
     assert "<img src=x" not in html and "<b>run-a" not in html
     assert "&lt;img src=x" in html and "&lt;b&gt;run-a" in html
-    assert html.count("data:image/png;base64,") >= 4
+    # time, throughput, throughput per core, speed-up, cold start, where the time goes
+    assert html.count("data:image/png;base64,") == 6 and "Not shown" not in html
     assert "http://" not in html and "https://" not in html
-    assert (tmp_path / "out" / "compare.csv").exists()
+    written = pd.read_csv(tmp_path / "out" / "compare.csv")
+    assert len(written) == 2 * 4 and set(written["column"]) == {"<b>run-a", "run-b"}
 
 
-def test_nothing_to_compare_is_an_error(tmp_path) -> None:
-    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+def test_nothing_to_compare_is_a_user_error(tmp_path) -> None:
+    a = write_run(tmp_path / "a", cases(strategies=("python",)))
     with pytest.raises(UserError, match="needs two runs"):
         compare_runs([a])
-    c = write_run(tmp_path / "c", timings({"pandas_udf": (1, 0.01)}, seed=1))
-    with pytest.raises(UserError, match="no case appears in two"):
+    c = write_run(tmp_path / "c", cases(strategies=("udf",)))
+    with pytest.raises(UserError, match="no case"):
         compare_runs([a, c])
 
 
-def test_cli_compare(tmp_path) -> None:
-    a = write_run(tmp_path / "a", timings(BASE, seed=1))
-    b = write_run(tmp_path / "b", timings(BASE, seed=2, factor=1.5))
-    result = run_cli("compare", str(a), str(b), "--out", str(tmp_path / "cmp"), timeout=120)
+def test_cli_writes_next_to_the_first_run_and_refuses_bad_folders_in_one_line(tmp_path) -> None:
+    a = write_run(tmp_path / "reports" / "a", cases())
+    b = write_run(tmp_path / "reports" / "b", cases(scale=1.5))
+    result = run_cli("compare", str(a), str(b), timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "udf n=400" in result.stdout and (tmp_path / "cmp" / "compare.html").exists()
-    missing = run_cli("compare", str(a), str(tmp_path / "nope"), timeout=120)
+    assert "udf n=200" in result.stdout and "×1.5" in result.stdout
+    assert len(list((tmp_path / "reports").glob("compare-*/compare.html"))) == 1
+
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    no_overlap = write_run(tmp_path / "u", cases(strategies=("bogus",)))
+    for args, message in [
+        ((str(a), str(tmp_path / "nope")), "run folder not found"),
+        ((str(a), str(not_a_run)), "meta.json"),
+        ((str(a), str(no_overlap)), "no case"),
+    ]:
+        failed = run_cli("compare", *args, "--out", str(tmp_path / "x"), timeout=120)
+        assert failed.returncode == 2 and message in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+
+
+TWO_STRATEGIES = """
+    name: tiny
+    dataset: {sizes: [8, 16], seed: 3}
+    model: {image_size: 48}
+    strategies: [python, pandas_udf]
+    batch_size: 4
+    warmup: 1
+    repeats: 2
+    spark: {master: "local[2]", driver_memory: 1g}
+"""
+
+
+@pytest.mark.slow
+def test_two_real_runs_compare_end_to_end(tmp_path) -> None:
+    config = write_config(tmp_path, TWO_STRATEGIES)
+    for name in ("first", "second"):
+        run = run_cli("run", str(config), "--out", str(tmp_path / name))
+        assert run.returncode == 0, run.stderr[-3000:]
+    out = tmp_path / "cmp"
+    result = run_cli("compare", str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(out / "compare.csv")
+    assert sorted(set(table["case"])) == ["pandas_udf n=16", "pandas_udf n=8", "python n=16", "python n=8"]
+    second = table[table["column"] == "second"]
+    assert (second["runs"] == 2).all() and second["ratio_to_first"].gt(0).all()
+    assert (second["ratio_low"] <= second["ratio_to_first"]).all()
+    assert (second["ratio_to_first"] <= second["ratio_high"]).all()
+    # Same config, same machine: nothing differs once ports, app ids and folders are set aside.
     assert (
-        missing.returncode == 2
-        and "run folder not found" in missing.stderr
-        and "Traceback" not in missing.stderr
+        "Settings, versions, machine and Spark settings are the same." in (out / "compare.html").read_text()
     )
+    assert "differs:" not in result.stdout

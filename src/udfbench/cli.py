@@ -188,7 +188,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", type=Path, nargs="+", help="run folders; the first is the reference")
     parser.add_argument(
-        "--out", type=Path, help="where to write compare.html (default: reports/compare-<time>)"
+        "--out",
+        type=Path,
+        help="where to write compare.html and compare.csv (default: compare-<time> next to the first run)",
     )
 
 

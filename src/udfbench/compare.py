@@ -1,15 +1,20 @@
 """``udfbench compare``: runs (and the clusters inside them) side by side.
 
 What is compared is a *column*: one cluster of one run. Cases are matched on everything in
-``results.CASE_KEY`` but the cluster; a case present in only some columns is listed, not dropped
-silently. For each case: the median per column, the time ratio to the first column with a bootstrap
-interval, and throughput per executor core, so a bigger cluster is judged by what a row costs as
-well as by how fast it is. Settings and versions that differ between the runs are listed.
+``results.CASE_KEY`` but the cluster; a case present in only some columns is compared where it is
+present and listed, never dropped silently. For each case: the median per column, the time ratio to
+the first column with a bootstrap interval (``stats.ratio_ci``), and throughput per executor core, so
+a bigger cluster is judged by what a row costs as well as by how fast it is. Settings, versions,
+machine facts and Spark settings that differ between the columns are listed.
+
+Like a report, a comparison is a function of the run folders' files only.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +25,28 @@ import pandas as pd
 
 from udfbench import stats
 from udfbench.errors import UserError
-from udfbench.results import CASE_KEY, RunMeta, read_meta, read_results
+from udfbench.results import CASE_KEY, RESULTS_FILE, RunMeta, read_meta, read_results
 
-MATCH_KEY = [c for c in CASE_KEY if c != "cluster"]
+MATCH_KEY = tuple(c for c in CASE_KEY if c != "cluster")
+# Facts that name a run, cluster or session rather than say how it ran: they always differ.
+IDENTITY = {
+    "cluster.name",
+    "config.name",
+    "config.output_dir",
+    "machine.hostname",
+    "spark.app.id",
+    "spark.app.name",
+    "spark.app.startTime",
+    "spark.app.submitTime",
+    "spark.driver.port",
+}
+ABSENT = "absent"
 
 
 @dataclass
 class Column:
+    """One cluster of one run, labelled by run id, cluster name, or both where needed to tell apart."""
+
     label: str
     run_dir: Path
     meta: RunMeta
@@ -34,180 +54,236 @@ class Column:
     results: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class Difference:
+    setting: str  # dotted: config.batch_size, versions.pyspark, machine.cores, spark.executor.memory
+    values: list[str]  # one per column, ``ABSENT`` where a column does not have it
+
+
 @dataclass
 class Comparison:
     columns: list[Column]
-    table: pd.DataFrame  # one row per (case, column): median, images/s, per core, ratio to the first
-    partial: list[str]  # cases missing from some columns, with where they are
-    differences: list[dict[str, Any]]  # setting, then one value per column
-    summary: pd.DataFrame  # case summaries of every column, ``cluster`` holding the column label
-    results: pd.DataFrame  # every run of every column, ``cluster`` holding the column label
+    # One row per (case, column) for the cases found in at least two columns.
+    table: pd.DataFrame
+    only_in_some: list[str]  # "case: not in <labels>" for every case some columns lack
+    differences: list[Difference]
+    # Summaries and runs of every column, ``cluster`` holding the column label: the single-run plots
+    # then draw one series per column.
+    summary: pd.DataFrame
+    results: pd.DataFrame
+
+
+def _load(run_dir: Path) -> tuple[RunMeta, pd.DataFrame]:
+    if not run_dir.is_dir():
+        raise UserError("run folder not found", where=str(run_dir))
+    meta, results = read_meta(run_dir), read_results(run_dir)
+    if results.empty:
+        raise UserError("no timed runs recorded", where=str(run_dir / RESULTS_FILE))
+    return meta, results
 
 
 def _columns(run_dirs: list[Path]) -> list[Column]:
-    loaded = []
-    for run_dir in run_dirs:
-        if not run_dir.is_dir():
-            raise UserError("run folder not found", where=str(run_dir))
-        loaded.append((run_dir, read_meta(run_dir), read_results(run_dir)))
+    loaded = [(run_dir, *_load(run_dir)) for run_dir in run_dirs]
     many_runs = len(loaded) > 1
     columns = []
     for run_dir, meta, results in loaded:
         clusters = list(dict.fromkeys(results["cluster"]))
         for cluster in clusters:
-            if many_runs and len(clusters) > 1:
+            if not many_runs:
+                label = cluster
+            elif len(clusters) > 1:
                 label = f"{meta.run_id}/{cluster}"
             else:
-                label = meta.run_id if many_runs else cluster
+                label = meta.run_id
             columns.append(Column(label, run_dir, meta, cluster, results[results["cluster"] == cluster]))
     labels = [c.label for c in columns]
-    if len(set(labels)) != len(labels):  # the same run named twice, say
-        for index, column in enumerate(columns):
-            column.label = f"{index + 1}:{column.label}"
+    if len(set(labels)) != len(labels):  # the same run named twice, or two runs with one id
+        for index, column in enumerate(columns, start=1):
+            column.label = f"{index}:{column.label}"
     return columns
 
 
-def _case_name(row: pd.Series, varying: list[str]) -> str:
-    """``strategy n=size`` plus the settings that vary between the cases compared."""
-    return f"{row['strategy']} n={row['size']}" + "".join(f" {c}={row[c]}" for c in varying)
+def _text(value: Any) -> str:
+    """A setting as text that matches across files: unset is "default", 8.0 (pandas' int-with-NaN) is 8."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "default"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _flatten(prefix: str, value: Any, into: dict[str, str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), item, into)
+            _flatten(f"{prefix}.{key}", item, into)
     else:
         into[prefix] = json.dumps(value) if isinstance(value, list | type(None)) else str(value)
 
 
-def _differences(columns: list[Column]) -> list[dict[str, Any]]:
-    """Every setting, version or machine fact whose value is not the same in all columns."""
-    facts = []
-    for column in columns:
-        flat: dict[str, str] = {}
-        config = {k: v for k, v in column.meta.config.items() if k not in {"clusters", "name", "output_dir"}}
-        _flatten("config", config, flat)
-        cluster_config = next(
-            (c for c in column.meta.config.get("clusters") or [] if c.get("name") == column.cluster), None
-        )
-        _flatten(
-            "cluster", cluster_config or {"master": column.meta.config.get("spark", {}).get("master")}, flat
-        )
-        _flatten("versions", column.meta.versions, flat)
-        _flatten("machine", {k: v for k, v in column.meta.machine.items() if k != "hostname"}, flat)
-        flat["executor cores"] = ", ".join(sorted({str(c) for c in column.results["cores"]}))
-        facts.append(flat)
-    keys = sorted(set().union(*facts))
+def _facts(column: Column) -> dict[str, str]:
+    """How a column ran, as dotted names: config, its cluster, versions, machine, Spark settings."""
+    facts: dict[str, str] = {}
+    config = column.meta.config
+    _flatten("config", {k: v for k, v in config.items() if k != "clusters"}, facts)
+    # Of a run's clusters, only this column's own settings describe it.
+    cluster = next((c for c in config.get("clusters") or [] if c.get("name") == column.cluster), None)
+    if cluster is not None:
+        _flatten("cluster", cluster, facts)
+    _flatten("versions", column.meta.versions, facts)
+    _flatten("machine", column.meta.machine, facts)
+    facts.update(column.meta.spark_conf.get(column.cluster, {}))
+    facts["executor cores"] = ", ".join(sorted({str(c) for c in column.results["cores"]}, key=int))
+    return {k: v for k, v in facts.items() if k not in IDENTITY}
+
+
+def differences(columns: list[Column]) -> list[Difference]:
+    """Every fact whose value is not the same in all columns, sorted by name."""
+    facts = [_facts(c) for c in columns]
+    names = sorted(set().union(*facts))
     return [
-        {"setting": key, "values": [f.get(key, "absent") for f in facts]}
-        for key in keys
-        if len({f.get(key, "absent") for f in facts}) > 1
+        Difference(name, [f.get(name, ABSENT) for f in facts])
+        for name in names
+        if len({f.get(name, ABSENT) for f in facts}) > 1
     ]
 
 
+def _measured(column: Column) -> dict[tuple[str, ...], pd.DataFrame]:
+    """A column's timing samples (status ok, not warmup) per case, keyed on ``MATCH_KEY`` as text."""
+    results = column.results
+    runs = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+    return {
+        tuple(_text(v) for v in key): group
+        for key, group in runs.groupby(list(MATCH_KEY), dropna=False, sort=False)
+    }
+
+
+def _case_names(keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """``strategy n=size`` plus the settings that vary between the cases compared."""
+    varying = [i for i, _ in enumerate(MATCH_KEY[2:], start=2) if len({k[i] for k in keys}) > 1]
+    return {k: f"{k[0]} n={k[1]}" + "".join(f" {MATCH_KEY[i]}={k[i]}" for i in varying) for k in keys}
+
+
+def _row(case: str, key: tuple[str, ...], column: Column, runs: pd.DataFrame) -> dict[str, Any]:
+    seconds = runs["seconds"].to_numpy(dtype=float)
+    median = float(np.median(seconds))
+    size, cores = int(key[1]), int(runs["cores"].iloc[0])
+    return {
+        "case": case,
+        "strategy": key[0],
+        "size": size,
+        "column": column.label,
+        "runs": len(seconds),
+        "median_s": median,
+        "images_per_s": size / median,
+        "cores": cores,
+        "images_per_s_per_core": size / median / cores,
+    }
+
+
+def _ratios(row: dict[str, Any], first: pd.DataFrame, runs: pd.DataFrame) -> dict[str, float]:
+    """Time and core-seconds (cost) relative to the first column, each with a 95% interval.
+
+    The cost ratio is the time ratio times the ratio of executor cores: cores are fixed, so its
+    interval is the time interval scaled.
+    """
+    estimate = stats.ratio_ci(first["seconds"].to_numpy(dtype=float), runs["seconds"].to_numpy(dtype=float))
+    cores = row["cores"] / int(first["cores"].iloc[0])
+    return {
+        "ratio_to_first": estimate.ratio,
+        "ratio_low": estimate.low,
+        "ratio_high": estimate.high,
+        "cost_ratio_to_first": estimate.ratio * cores,
+        "cost_ratio_low": estimate.low * cores,
+        "cost_ratio_high": estimate.high * cores,
+    }
+
+
 def compare_runs(run_dirs: list[Path]) -> Comparison:
+    """Load the runs and put every cluster of every run side by side; see the module docstring."""
     columns = _columns(run_dirs)
     if len(columns) < 2:
         raise UserError("needs two runs, or a run with two clusters, to compare", where=str(run_dirs[0]))
-    measured = {
-        c.label: c.results[(c.results["status"] == "ok") & ~c.results["warmup"].astype(bool)] for c in columns
-    }
-    every = pd.concat(measured.values())
-    varying = [c for c in MATCH_KEY if c not in {"strategy", "size"} and every[c].astype(str).nunique() > 1]
-    cases: dict[str, dict[str, np.ndarray]] = {}
-    for label, runs in measured.items():
-        for _, group in runs.groupby(MATCH_KEY, dropna=False, sort=True):
-            name = _case_name(group.iloc[0], varying)
-            cases.setdefault(name, {})[label] = group["seconds"].to_numpy(dtype=float)
-    first = columns[0].label
-    rows, partial = [], []
-    for name, by_label in sorted(cases.items()):
-        if len(by_label) < len(columns):
-            missing = [c.label for c in columns if c.label not in by_label]
-            partial.append(f"{name}: not in {', '.join(missing)}")
-        if len(by_label) < 2:
+    measured = {c.label: _measured(c) for c in columns}
+    keys = sorted({k for cases in measured.values() for k in cases}, key=lambda k: (k[0], int(k[1]), k[2:]))
+    names = _case_names(keys)
+    first = columns[0]
+    rows, only_in_some = [], []
+    for key in keys:
+        present = [c for c in columns if key in measured[c.label]]
+        if len(present) < len(columns):
+            missing = ", ".join(c.label for c in columns if c not in present)
+            only_in_some.append(f"{names[key]}: not in {missing}")
+        if len(present) < 2:
             continue
-        size = int(name.split(" n=")[1].split()[0])
-        cores = {c.label: int(c.results["cores"].iloc[0]) for c in columns}
-        for column in columns:
-            values = by_label.get(column.label)
-            if values is None:
-                continue
-            median = float(np.median(values))
-            row = {
-                "case": name,
-                "column": column.label,
-                "runs": len(values),
-                "median_s": median,
-                "images_per_s": size / median,
-                "cores": cores[column.label],
-                "images_per_s_per_core": size / median / cores[column.label],
-                "ratio_to_first": np.nan,
-                "ratio_low": np.nan,
-                "ratio_high": np.nan,
-            }
-            if column.label != first and first in by_label:
-                estimate = stats.ratio_ci(by_label[first], values)
-                row.update(ratio_to_first=estimate.ratio, ratio_low=estimate.low, ratio_high=estimate.high)
+        for column in present:
+            runs = measured[column.label][key]
+            row = _row(names[key], key, column, runs)
+            if column is not first and key in measured[first.label]:
+                row.update(_ratios(row, measured[first.label][key], runs))
             rows.append(row)
-    table = pd.DataFrame(rows)
-    if table.empty:
-        raise UserError("no case appears in two of the runs compared", where=", ".join(map(str, run_dirs)))
+    if not rows:
+        raise UserError(
+            "no case (strategy, size and settings) has timings in two of the runs compared",
+            where=", ".join(map(str, run_dirs)),
+        )
+    ratio_columns = [f"{p}{s}" for p in ("ratio", "cost_ratio") for s in ("_to_first", "_low", "_high")]
+    table = pd.DataFrame(rows).reindex(columns=[*rows[0], *ratio_columns])
     relabelled = pd.concat([c.results.assign(cluster=c.label) for c in columns], ignore_index=True)
     return Comparison(
         columns=columns,
         table=table,
-        partial=partial,
-        differences=_differences(columns),
+        only_in_some=only_in_some,
+        differences=differences(columns),
         summary=stats.case_summaries(relabelled),
         results=relabelled,
     )
 
 
 def default_out_dir(first_run: Path) -> Path:
+    """A new folder next to the first run: ``compare-<UTC time>``."""
     return first_run.parent / f"compare-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
 def print_comparison(comparison: Comparison) -> None:
-    import sys
-
+    """The cases side by side in the terminal, then what is only in some runs and what differs."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console() if sys.stdout.isatty() else Console(width=180)
+    from udfbench.report.html import format_number
+
+    console = Console() if sys.stdout.isatty() else Console(width=180)  # CI logs are not 80 wide
     labels = [c.label for c in comparison.columns]
     table = Table(
-        title=f"Median seconds; ratio: time / time on {labels[0]} (95% interval); per core: images/s/core"
+        title=f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core",
+        show_lines=True,
     )
     table.add_column("case")
     for label in labels:
-        table.add_column(label, justify="right")
-    for case, group in comparison.table.groupby("case", sort=True):
+        table.add_column(Text(label), justify="right")
+    for case, group in comparison.table.groupby("case", sort=False):
+        by_column = {r["column"]: r for r in group.to_dict("records")}
         cells = []
         for label in labels:
-            row = group[group["column"] == label]
-            if row.empty:
-                cells.append("–")
+            r = by_column.get(label)
+            if r is None:
+                cells.append(Text("–"))
                 continue
-            r = row.iloc[0]
-            ratio = (
-                ""
-                if np.isnan(r["ratio_to_first"])
-                else f" ×{r['ratio_to_first']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]"
-            )
-            cells.append(f"{r['median_s']:.3g}s{ratio} {r['images_per_s_per_core']:.3g}/core")
-        table.add_row(case, *cells)
+            lines = [f"{format_number(r['median_s'])} s"]
+            if not math.isnan(r["ratio_to_first"]):
+                lines.append(f"×{r['ratio_to_first']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]")
+            lines.append(f"{format_number(r['images_per_s_per_core'])}/core")
+            cells.append(Text("\n".join(lines)))
+        table.add_row(Text(str(case)), *cells)
     console.print(table)
-    for line in comparison.partial:
-        console.print(f"partial: {line}", markup=False, highlight=False)
+    for line in comparison.only_in_some:
+        console.print(f"only in some: {line}", markup=False, highlight=False)
     for diff in comparison.differences:
-        console.print(
-            f"differs: {diff['setting']}: {' | '.join(diff['values'])}", markup=False, highlight=False
-        )
+        console.print(f"differs: {diff.setting}: {' | '.join(diff.values)}", markup=False, highlight=False)
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
-    """compare.csv (tidy) and compare.html (self-contained) in ``out_dir``."""
+    """``compare.csv`` (one row per case and column) and a self-contained ``compare.html``."""
     from udfbench.report.html import render_comparison
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -11,6 +11,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from udfbench.report import plots
 from udfbench.results import AXES, RunMeta
+
+if TYPE_CHECKING:
+    from udfbench.compare import Comparison
 
 REFERENCE = "python"
 CEILING = "python_pipelined"
@@ -92,17 +95,23 @@ def render_report(
     )
 
 
-def render_comparison(comparison: Any) -> str:
-    """compare.html: the comparison table, what differs, partial overlaps, and the plots overlaid."""
-    summary, results = comparison.summary, comparison.results
-    shown = [
-        ("Time against size", plots.time_vs_size(results, summary)),
-        ("Throughput against size", plots.throughput_vs_size(summary)),
-        ("Throughput per executor core against size", plots.throughput_vs_size(summary, per_core=True)),
-        (f"Speed-up against {REFERENCE}", plots.speedup_vs_reference(summary, REFERENCE)),
-        ("Where the time goes", plots.time_breakdown(summary)),
-    ]
-    cases = {}
+def render_comparison(comparison: Comparison) -> str:
+    """compare.html: the cases side by side, what differs, what is only in some runs, the plots overlaid.
+
+    The plots are the single-run report's, drawn over every column's runs at once (one series per
+    column), plus throughput per executor core.
+    """
+    shown = figures(comparison.results, comparison.summary)
+    per_core = plots.throughput_vs_size(comparison.summary, per_core=True)
+    shown.insert(
+        2,
+        {
+            "title": "Throughput per executor core against size",
+            "png": per_core,
+            "missing": "needs at least one successful case",
+        },
+    )
+    cases: dict[str, dict[str, dict[str, Any]]] = {}
     for row in comparison.table.to_dict("records"):
         cases.setdefault(row["case"], {})[row["column"]] = row
     return (
@@ -111,8 +120,8 @@ def render_comparison(comparison: Any) -> str:
         .render(
             columns=comparison.columns,
             cases=cases,
-            partial=comparison.partial,
+            only_in_some=comparison.only_in_some,
             differences=comparison.differences,
-            figures=[{"title": t, "png": png} for t, png in shown if png],
+            figures=shown,
         )
     )
