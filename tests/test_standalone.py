@@ -23,30 +23,35 @@ from udfbench.standalone import standalone_cluster
 pytestmark = pytest.mark.slow
 
 OUR_JVMS = ("deploy.master.Master", "deploy.worker.Worker", "CoarseGrainedExecutorBackend")
+# Every process a test starts inherits this variable (daemons, their executors, the CLI), so a test
+# sees its own JVMs only, not those of other Spark runs on the same machine.
+MARKER = "UDFBENCH_TEST_CLUSTER"
 
 
 def cluster_jvms() -> list[int]:
-    """PIDs of standalone masters, workers and executors on this machine."""
+    """PIDs of the standalone masters, workers and executors that the current test started."""
+    mark = f"{MARKER}={os.environ[MARKER]}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environment = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if "java" in command and any(name in command for name in OUR_JVMS):
+            if "java" in command and any(n in command for n in OUR_JVMS) and mark in environment:
                 pids.append(int(entry.name))
     return pids
 
 
 @pytest.fixture(autouse=True)
-def no_cluster_left_behind():
-    assert cluster_jvms() == [], "a standalone JVM was running before the test"
+def no_cluster_left_behind(request, monkeypatch):
+    monkeypatch.setenv(MARKER, f"{os.getpid()}-{request.node.name}")
     yield
     deadline = time.monotonic() + 20
     while cluster_jvms() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert cluster_jvms() == [], "a standalone JVM outlived the run"
+    assert cluster_jvms() == [], "a standalone JVM started by the test outlived it"
 
 
 CONFIG = """
@@ -124,10 +129,11 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
         if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
             break
         time.sleep(0.2)
-    workers = [
-        pid for pid in cluster_jvms() if "deploy.worker.Worker" in Path(f"/proc/{pid}/cmdline").read_text()
-    ]
+    running = {pid: Path(f"/proc/{pid}/cmdline").read_text() for pid in cluster_jvms()}
+    workers = [pid for pid, command in running.items() if "deploy.worker.Worker" in command]
     assert len(workers) == 2
+    # The executors carry the test's marker too, so the final check covers them as well.
+    assert any("CoarseGrainedExecutorBackend" in command for command in running.values())
     os.killpg(os.getpgid(workers[0]), signal.SIGKILL)  # the worker and its executor: a machine gone
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-3000:]

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +135,7 @@ class StandaloneCluster:
     def _fail(self, message: str) -> UserError:
         return UserError(message, where=f"cluster {self.config.name}")
 
-    def _wait(self, what: str, ready, started: float) -> dict:
+    def _wait(self, what: str, ready: Callable[[dict], bool], started: float) -> dict:
         """Poll the master until ``ready(status)``; a dead daemon or the timeout is a UserError."""
         timeout = self.config.start_timeout_s
         while True:
