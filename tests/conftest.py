@@ -76,3 +76,8 @@ def result_row(run_id: str, strategy: str, size: int, seconds: float, **override
         "images_per_s": size / seconds, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0,
     }  # fmt: skip
     return ResultRow(run_id=run_id, strategy=strategy, size=size, seconds=seconds, **(values | overrides))
+
+
+def bench_config(**overrides) -> dict:
+    """A valid bench.yaml as a mapping (what meta.json stores), for run folders made by hand."""
+    return {"dataset": {"sizes": [10]}, "strategies": ["python", "udf"], **overrides}

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from tests.conftest import result_row, run_cli, write_config
+from tests.conftest import bench_config, result_row, run_cli, write_config
 
 from udfbench.check import Options, check_runs, parse_threshold
 from udfbench.errors import UserError
@@ -28,7 +28,7 @@ def write_run(
         status="complete",
         started_at="t",
         config_file="b.yaml",
-        config={"spark": {"master": "local[2]"}, "clusters": None},
+        config=bench_config(spark={"master": "local[2]"}),
         versions=versions or VERSIONS,
     )
     write_meta(folder, meta)

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import result_row, run_cli, write_config
+from tests.conftest import bench_config, result_row, run_cli, write_config
 
 from udfbench import stats
-from udfbench.compare import ABSENT, Difference, compare_runs, write_comparison
+from udfbench.compare import ABSENT, Difference, compare_runs
 from udfbench.errors import UserError
+from udfbench.report.compare import write_comparison
 from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
 
 EVIL = '<img src=x onerror="alert(1)">'
@@ -40,7 +41,7 @@ def write_run(
         "status": "complete",
         "started_at": "t",
         "config_file": "b.yaml",
-        "config": {"batch_size": 32, "output_dir": str(folder.parent), "clusters": None},
+        "config": bench_config(batch_size=32, output_dir=str(folder.parent)),
         "versions": VERSIONS,
         "machine": MACHINE,
         "spark_conf": {cluster: SPARK_CONF},
@@ -77,7 +78,7 @@ def test_ratio_interval_and_cost_per_core_on_constructed_data(tmp_path) -> None:
     b = write_run(tmp_path / "b", b_times, cores=4)
     table = compare_runs([a, b]).table.set_index(["case", "column"])
 
-    first, second = table.loc[("udf n=200", "a")], table.loc[("udf n=200", "b")]
+    first, second = table.loc[("udf/n=200", "a")], table.loc[("udf/n=200", "b")]
     assert first["runs"] == second["runs"] == 7  # neither the warmup nor the failed run counts
     assert first["median_s"] == pytest.approx(np.median(a_times[("udf", 200)]))
     assert math.isnan(first["ratio_to_first"])
@@ -98,12 +99,12 @@ def test_partial_overlap_is_compared_where_it_overlaps_and_the_rest_listed(tmp_p
     a = write_run(tmp_path / "a", cases(sizes=(100, 200)))
     b = write_run(tmp_path / "b", cases(strategies=("python",), sizes=(100, 800)))
     comparison = compare_runs([a, b])
-    assert set(comparison.table["case"]) == {"python n=100"}
+    assert set(comparison.table["case"]) == {"python/n=100"}
     assert comparison.only_in_some == [
-        "python n=200: not in b",
-        "python n=800: not in a",
-        "udf n=100: not in b",
-        "udf n=200: not in b",
+        "python/n=200: not in b",
+        "python/n=800: not in a",
+        "udf/n=100: not in b",
+        "udf/n=200: not in b",
     ]
 
 
@@ -122,7 +123,7 @@ def test_settings_versions_machine_and_spark_conf_that_differ_are_listed(tmp_pat
         tmp_path / "b",
         cases(),
         cores=8,
-        config={"batch_size": 64, "output_dir": "elsewhere", "clusters": None},
+        config=bench_config(batch_size=64, output_dir="elsewhere"),
         versions={**VERSIONS, "java": "21"},
         machine={**MACHINE, "hostname": "b", "cores": 16},
         spark_conf={"local": {**SPARK_CONF, "spark.app.id": "local-2", "spark.executor.memory": "4g"}},
@@ -139,10 +140,10 @@ def test_settings_versions_machine_and_spark_conf_that_differ_are_listed(tmp_pat
 def test_clusters_of_one_run_are_columns_matched_without_the_cluster(tmp_path) -> None:
     clusters = [
         {"name": "local", "kind": "local", "cores": 2},
-        {"name": "standalone", "kind": "standalone", "workers": 2, "worker_cores": 1},
+        {"name": "standalone", "kind": "standalone", "workers": 3, "worker_cores": 1},
     ]
     meta = {
-        "config": {"batch_size": 32, "clusters": clusters},
+        "config": bench_config(batch_size=32, clusters=clusters),
         "spark_conf": {"local": SPARK_CONF, "standalone": {**SPARK_CONF, "spark.master": "spark://h:7077"}},
     }
     run = write_run(tmp_path / "r", cases(), more_clusters={"standalone": cases(scale=1.5)}, **meta)
@@ -152,8 +153,7 @@ def test_clusters_of_one_run_are_columns_matched_without_the_cluster(tmp_path) -
     assert {d.setting for d in alone.differences} == {
         "cluster.kind",
         "cluster.cores",
-        "cluster.workers",
-        "cluster.worker_cores",
+        "cluster.workers",  # settings read back through the config models: defaults count, 2 against 3
         "spark.master",
     }
     other = write_run(tmp_path / "o", cases())
@@ -190,7 +190,7 @@ def test_cli_writes_next_to_the_first_run_and_refuses_bad_folders_in_one_line(tm
     b = write_run(tmp_path / "reports" / "b", cases(scale=1.5))
     result = run_cli("compare", str(a), str(b), timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "udf n=200" in result.stdout and "×1.5" in result.stdout
+    assert "udf/n=200" in result.stdout and "×1.5" in result.stdout
     assert len(list((tmp_path / "reports").glob("compare-*/compare.html"))) == 1
 
     not_a_run = tmp_path / "empty"
@@ -228,7 +228,7 @@ def test_two_real_runs_compare_end_to_end(tmp_path) -> None:
     result = run_cli("compare", str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out / "compare.csv")
-    assert sorted(set(table["case"])) == ["pandas_udf n=16", "pandas_udf n=8", "python n=16", "python n=8"]
+    assert sorted(set(table["case"])) == ["pandas_udf/n=16", "pandas_udf/n=8", "python/n=16", "python/n=8"]
     second = table[table["column"] == "second"]
     assert (second["runs"] == 2).all() and second["ratio_to_first"].gt(0).all()
     assert (second["ratio_low"] <= second["ratio_to_first"]).all()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from udfbench.check import Options, _decide
+from udfbench.check import Options, decide_case
 
 TRIALS = 1000
 REPEATS = 5
@@ -31,7 +31,7 @@ def flagged(rng: np.random.Generator, slowdown: float, machine_swing: float, rel
     if relative:  # divided by the reference strategy's median in the same run, as check does
         base = base / np.median(noisy(rng, 1.0) * baseline_machine)
         cur = cur / np.median(noisy(rng, 1.0) * current_machine)
-    return _decide("sim", "time", base, cur, Options(threshold=0.10)).status == "regression"
+    return decide_case("sim", "time", base, cur, Options(threshold=0.10)).status == "regression"
 
 
 @pytest.mark.parametrize(

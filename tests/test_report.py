@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tests.conftest import result_row
+from tests.conftest import bench_config, result_row
 
 from udfbench.report import build_report
 from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
@@ -23,7 +23,7 @@ def make_run(folder: Path, strategies: list[str], sizes: list[int], sweep: dict 
             status="complete",
             started_at="t",
             config_file=f"/x/{EVIL}.yaml",
-            config={"name": EVIL},
+            config=bench_config(name=EVIL),
         ),
     )
     out = CsvAppender(folder / RESULTS_FILE, ResultRow)

@@ -9,24 +9,36 @@ import pytest
 from pyspark.sql import functions as F
 from tests.conftest import TEST_IMAGE_SIZE
 
+from udfbench import runner as runner_module
 from udfbench.config import ClusterConfig, axes_grid, parse_config
 from udfbench.dataset import SeedImage, draw_rows
 from udfbench.errors import CaseFailed
+from udfbench.events import RunListener
+from udfbench.planning import Case
 from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
-from udfbench.runner import Case, Reference, Runner, Session
+from udfbench.runner import Runner, Session
 from udfbench.strategies import get_strategy
 from udfbench.strategies.base import LocalStrategy
 from udfbench.strategies.pandas_udf import PandasUdf
+from udfbench.verification import Reference
+from udfbench.workload import Workload
 
 
-class Recorder:
-    """Stands in for a CsvAppender."""
+class Recorder(RunListener):
+    """Keeps every row the runner reports."""
 
     def __init__(self) -> None:
         self.rows: list = []
+        self.parity: list = []
 
-    def append(self, row) -> None:
+    def measured(self, row) -> None:
         self.rows.append(row)
+
+    def case_ended(self, row, runs_skipped) -> None:
+        self.rows.append(row)
+
+    def parity_checked(self, row) -> None:
+        self.parity.append(row)
 
 
 def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **settings) -> Runner:
@@ -44,27 +56,29 @@ def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **setti
         **settings,
     }
     config = parse_config(raw, tmp_path / "bench.yaml")
-    runner = Runner(config, tmp_path / "bench.yaml", tmp_path, progress=lambda _: None)
-    runner.datasets = {size: draw_rows(seeds, size, seed=5)}
-    runner.reference = Reference.compute(spec, seeds, config.parity.tolerance)
-    return runner
-
-
-def run_case(runner: Runner, strategy, spark, spec) -> tuple[list, list]:
-    results, parity = Recorder(), Recorder()
-    axes = axes_grid(runner.config)[0]
-    session = Session(spark, spark.sparkContext.broadcast(spec.data)) if strategy.uses_spark else None
-    predictor = Predictor.for_spec(
-        spec,
-        session.model_data if session else spec.data,
-        axes.batch_size,
-        skip_bad=runner.config.dataset.on_bad_image == "skip",
-        threads=None,
+    workload = Workload(
+        seeds=seeds,
+        datasets={size: draw_rows(seeds, size, seed=5)},
+        spec=spec,
+        reference=Reference.compute(spec, seeds, config.parity.tolerance),
+        input_mode=config.dataset.input_mode,
+        skip_bad=config.dataset.on_bad_image == "skip",
     )
-    size = runner.config.dataset.sizes[0]
-    case = Case(ClusterConfig(name="local", kind="local"), strategy, size, axes, cores=2)
-    runner._run_case(case, session, predictor, results, parity)
-    return results.rows, parity.rows
+    return Runner(config, workload, tmp_path, Recorder())
+
+
+def run_case(runner: Runner, strategy, spark, spec, monkeypatch) -> tuple[list, list]:
+    """One case of ``strategy`` (registered under its name for the test) through the runner's public API."""
+    known = runner_module.get_strategy
+    monkeypatch.setattr(
+        runner_module, "get_strategy", lambda name: strategy if name == strategy.name else known(name)
+    )
+    recorder = runner.listener = Recorder()
+    session = Session(spark, spark.sparkContext.broadcast(spec.data)) if strategy.uses_spark else None
+    case = Case(ClusterConfig(name="local", kind="local"), strategy.name, runner.config.dataset.sizes[0],
+                axes_grid(runner.config)[0])  # fmt: skip
+    runner.run_case(case, session, cores=2, parity=True)
+    return recorder.rows, recorder.parity
 
 
 class DropsHalf(PandasUdf):
@@ -117,10 +131,10 @@ def test_count_prunes_the_udf_but_the_noop_sink_runs_every_row(spark, seeds, sma
 @pytest.mark.parametrize("mode", ["path", "bytes"])
 @pytest.mark.parametrize("name", ["python", "udf", "pandas_udf"])
 def test_each_strategy_sees_every_row_and_matches_the_reference(
-    tmp_path, spark, seeds, small_model, name, mode
+    tmp_path, spark, seeds, small_model, name, mode, monkeypatch
 ) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=14, input_mode=mode)
-    results, parity = run_case(runner, get_strategy(name), spark, small_model)
+    results, parity = run_case(runner, get_strategy(name), spark, small_model, monkeypatch)
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     assert [r.warmup for r in results] == [True, False, False]
     assert all(r.rows == 14 and r.skipped == 0 for r in results)
@@ -141,7 +155,7 @@ def test_model_is_loaded_once_per_python_worker_not_per_row(tmp_path, spark, see
     loads = []
     for _ in range(3):
         tally = spark.sparkContext.accumulator(np.zeros(tally_width(2)), VectorParam())
-        df = spark.createDataFrame(runner.datasets[40]).repartition(8)
+        df = spark.createDataFrame(runner.workload.datasets[40]).repartition(8)
         get_strategy("udf").transform(df, fresh.with_tally(tally), "path").write.format("noop").mode(
             "overwrite"
         ).save()
@@ -154,24 +168,24 @@ def test_model_is_loaded_once_per_python_worker_not_per_row(tmp_path, spark, see
 
 
 @pytest.mark.spark
-def test_a_strategy_that_loses_rows_fails_its_case(tmp_path, spark, seeds, small_model) -> None:
+def test_a_strategy_that_loses_rows_fails_its_case(tmp_path, spark, seeds, small_model, monkeypatch) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, _ = run_case(runner, DropsHalf(), spark, small_model)
+    results, _ = run_case(runner, DropsHalf(), spark, small_model, monkeypatch)
     assert [r.status for r in results] == ["failed"]
     assert "the model saw 5 of 10 rows" in results[0].error
 
 
 @pytest.mark.spark
-def test_wrong_answers_fail_parity(tmp_path, spark, seeds, small_model) -> None:
+def test_wrong_answers_fail_parity(tmp_path, spark, seeds, small_model, monkeypatch) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, parity = run_case(runner, AnswersWrong(), spark, small_model)
+    results, parity = run_case(runner, AnswersWrong(), spark, small_model, monkeypatch)
     assert results[-1].status == "parity_failed"
     assert parity[0].status == "failed" and parity[0].label_mismatches > 0
 
 
-def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model) -> None:
+def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model, monkeypatch) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, _ = run_case(runner, FlipsLocal(), None, small_model)
+    results, _ = run_case(runner, FlipsLocal(), None, small_model, monkeypatch)
     assert results[-1].status == "parity_failed"
 
 
@@ -188,7 +202,7 @@ def test_tally_check_catches_short_counts(tmp_path, seeds, small_model) -> None:
         class_counts=(9, 0),
     )
     with pytest.raises(CaseFailed, match="saw 9 of 10"):
-        runner.reference.check_tally(short, runner.datasets[10], 2, 1e-4)
+        runner.workload.reference.check_tally(short, runner.workload.datasets[10], 2)
 
 
 class Spy:
@@ -214,15 +228,17 @@ def test_python_loop_streams_one_batch_at_a_time(seeds) -> None:
 
 
 @pytest.mark.parametrize("mode", ["skip", "fail"])
-def test_bad_images_are_counted_or_fail_naming_the_file(tmp_path, seeds, small_model, spark, mode) -> None:
+def test_bad_images_are_counted_or_fail_naming_the_file(
+    tmp_path, seeds, small_model, spark, mode, monkeypatch
+) -> None:
     broken = tmp_path / "cat.99.jpeg"
     broken.write_bytes(Path(seeds[0].path).read_bytes()[:300])
     with_bad = [*seeds, SeedImage(str(broken), "cat")]
     runner = make_runner(tmp_path, with_bad, small_model, size=30, on_bad_image=mode)
-    expected_skips = int((runner.datasets[30]["path"] == str(broken)).sum())
+    expected_skips = int((runner.workload.datasets[30]["path"] == str(broken)).sum())
     assert expected_skips > 0
     for name in ["python", "pandas_udf"]:
-        results, _ = run_case(runner, get_strategy(name), spark, small_model)
+        results, _ = run_case(runner, get_strategy(name), spark, small_model, monkeypatch)
         if mode == "skip":
             assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
         else:
@@ -239,17 +255,19 @@ def test_local_tally_adds_like_an_accumulator() -> None:
 @pytest.mark.spark
 @pytest.mark.parametrize("name", ["python", "pandas_udf"])
 def test_sorted_sink_writes_every_row_into_its_class_folder(
-    tmp_path, spark, seeds, small_model, name
+    tmp_path, spark, seeds, small_model, name, monkeypatch
 ) -> None:
     import pyarrow.dataset as ds
 
     runner = make_runner(tmp_path, seeds, small_model, size=18, sink="sorted")
-    results, _ = run_case(runner, get_strategy(name), spark, small_model)
+    results, _ = run_case(runner, get_strategy(name), spark, small_model, monkeypatch)
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     (target,) = (tmp_path / "sorted").iterdir()
     written = ds.dataset(target, format="parquet", partitioning="hive").to_table().to_pandas()
     assert sorted(written["id"]) == list(range(18))
-    expected = runner.datasets[18]["path"].map(runner.reference.labels).map({0: "dog", 1: "cat"})
+    expected = (
+        runner.workload.datasets[18]["path"].map(runner.workload.reference.labels).map({0: "dog", 1: "cat"})
+    )
     got = written.set_index("id").sort_index()["class"].astype(str)
     assert (got.to_numpy() == expected.to_numpy()).all()
 

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -26,13 +24,21 @@ import pandas as pd
 from udfbench import stats
 from udfbench.environment import PACKAGES
 from udfbench.errors import UserError
-from udfbench.results import CASE_KEY, RunMeta, read_meta, read_results
+from udfbench.results import (
+    CASE_KEY,
+    RunMeta,
+    case_ids,
+    case_names,
+    load_run,
+    measured_runs,
+    setting_text,
+    varying_settings,
+)
 
 Status = Literal["regression", "improvement", "unchanged", "undecided"]
 # Versions that change what is measured (everything but udfbench itself, the code under test):
 # a baseline with other ones is not comparable.
 COMPARED_VERSIONS = ("python", *(p for p in PACKAGES if p != "udfbench"), "java")
-SETTINGS = [c for c in CASE_KEY if c not in {"cluster", "strategy", "size"}]
 
 
 def parse_threshold(text: str, where: str) -> float:
@@ -112,32 +118,25 @@ def environment_differences(baseline: RunMeta, current: RunMeta) -> list[str]:
         if a != b:
             found.append(f"{name}: {a or 'absent'} in the baseline, {b or 'absent'} now")
     for key in ("clusters", "spark"):
-        a, b = baseline.config.get(key), current.config.get(key)
+        a, b = getattr(baseline.config, key), getattr(current.config, key)
         if a != b:
+            dump = {"clusters": lambda c: [x.model_dump(mode="json") for x in c or []]}.get(
+                key, lambda c: c.model_dump(mode="json")
+            )
             found.append(
-                f"cluster configuration ({key}) differs: {json.dumps(a)} in the baseline, {json.dumps(b)} now"
+                f"cluster configuration ({key}) differs: {json.dumps(dump(a))} in the baseline, "
+                f"{json.dumps(dump(b))} now"
             )
     return found
 
 
-def _case_names(frame: pd.DataFrame, varying: list[str]) -> pd.Series:
-    """``cluster/strategy/n=size`` plus any setting that varies between cases, e.g. ``/batch_size=2``."""
-    names = (
-        frame["cluster"].astype(str) + "/" + frame["strategy"].astype(str) + "/n=" + frame["size"].astype(str)
-    )
-    for column in varying:
-        names = names + f"/{column}=" + frame[column].astype(str)
-    return names
-
-
 def _samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.DataFrame:
     """Measured, successful runs; in relative mode, seconds divided by the reference's median."""
-    measured = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)].copy()
-    measured["value"] = measured["seconds"].astype(float)
+    measured = measured_runs(results).copy()
+    measured["value"] = measured["seconds"]
     if relative_to is None:
         return measured
-    others = [c for c in CASE_KEY if c != "strategy"]
-    key = measured[others].astype(str).agg("|".join, axis=1)
+    key = case_ids(measured, [c for c in CASE_KEY if c != "strategy"])
     is_ref = measured["strategy"] == relative_to
     if not is_ref.any():
         raise UserError(f"no measured runs of the reference strategy {relative_to!r}", where=where)
@@ -146,7 +145,7 @@ def _samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.D
     return measured[~is_ref & measured["value"].notna()]
 
 
-def _decide(name: str, measure: str, a: np.ndarray, b: np.ndarray, options: Options) -> Verdict:
+def decide_case(name: str, measure: str, a: np.ndarray, b: np.ndarray, options: Options) -> Verdict:
     threshold = options.threshold_for(name)
     verdict = Verdict(name, measure, "undecided", threshold, n_baseline=len(a), n_current=len(b))
     if len(a) == 0 or len(b) == 0:
@@ -175,7 +174,7 @@ def _decide(name: str, measure: str, a: np.ndarray, b: np.ndarray, options: Opti
     return verdict
 
 
-def _decide_fit(name: str, measure: str, estimate: stats.RatioEstimate, options: Options) -> Verdict:
+def decide_fit(name: str, measure: str, estimate: stats.RatioEstimate, options: Options) -> Verdict:
     threshold = options.threshold_for(name)
     verdict = Verdict(name, measure, "undecided", threshold)
     if np.isnan(estimate.ratio):
@@ -192,16 +191,10 @@ def _decide_fit(name: str, measure: str, estimate: stats.RatioEstimate, options:
     return verdict
 
 
-def _load(run_dir: Path) -> tuple[RunMeta, pd.DataFrame]:
-    if not run_dir.is_dir():
-        raise UserError("run folder not found", where=str(run_dir))
-    return read_meta(run_dir), read_results(run_dir)
-
-
 def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> CheckResult:
     """Compare every case present in both runs; raise UserError when nothing is comparable."""
-    meta_b, results_b = _load(baseline_dir)
-    meta_c, results_c = _load(current_dir)
+    meta_b, results_b = load_run(baseline_dir)
+    meta_c, results_c = load_run(current_dir)
     differences = environment_differences(meta_b, meta_c)
     if differences and not options.allow_different_env:
         raise UserError(
@@ -211,14 +204,13 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> Check
         )
     a = _samples(results_b, options.relative_to, str(baseline_dir))
     b = _samples(results_c, options.relative_to, str(current_dir))
-    both = pd.concat([a, b])
-    varying = [c for c in SETTINGS if both[c].astype(str).nunique() > 1]
-    a["case"], b["case"] = _case_names(a, varying), _case_names(b, varying)
+    varying = varying_settings(pd.concat([a, b]))
+    a["case"], b["case"] = case_names(a, varying), case_names(b, varying)
     common = sorted(set(a["case"]) & set(b["case"]))
     if not common:
         raise UserError(f"no case in common with the baseline {baseline_dir}", where=str(current_dir))
     verdicts = [
-        _decide(
+        decide_case(
             name,
             "time",
             a.loc[a["case"] == name, "value"].to_numpy(),
@@ -250,8 +242,13 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
             cur = cur[cur[column] == value]
         if base["size"].nunique() < 2 or cur["size"].nunique() < 2:
             continue
+        # The cost model spans the sizes: the case's name without its size.
         name = "/".join(
-            [str(parts[0]), str(parts[1]), *(f"{c}={v}" for c, v in zip(varying, parts[2:], strict=True))]
+            [
+                str(parts[0]),
+                str(parts[1]),
+                *(f"{c}={setting_text(v)}" for c, v in zip(varying, parts[2:], strict=True)),
+            ]
         )
         fewest = min(base["size"].value_counts().min(), cur["size"].value_counts().min())
         if fewest < stats.min_repeats(options.alpha):
@@ -266,149 +263,7 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
             (cur["size"].to_numpy(), cur["value"].to_numpy()),
         )
         verdicts += [
-            _decide_fit(f"{name}/{measure}", measure, estimates[measure], options)
+            decide_fit(f"{name}/{measure}", measure, estimates[measure], options)
             for measure in ("per_row", "fixed")
         ]
     return verdicts
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def _fmt(value: float | None, spec: str = ".3f") -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
-
-
-def _row(v: Verdict) -> list[str]:
-    interval = f"[{_fmt(v.low)}, {_fmt(v.high)}]" if v.low is not None else "–"
-    return [
-        v.case,
-        v.measure,
-        _fmt(v.ratio),
-        interval,
-        _fmt(v.p_value, ".3g"),
-        f"{v.threshold:.0%}",
-        v.status,
-        v.note,
-    ]
-
-
-HEADERS = ["case", "measure", "ratio now/baseline", "95% interval", "p", "threshold", "verdict", "note"]
-
-
-def headline(result: CheckResult) -> str:
-    counts = {
-        s: sum(v.status == s for v in result.verdicts)
-        for s in ("regression", "improvement", "unchanged", "undecided")
-    }
-    o = result.options
-    mode = f"relative to {o.relative_to}" if o.relative_to else "absolute seconds"
-    return (
-        f"{counts['regression']} regression(s), {counts['improvement']} improvement(s), "
-        f"{counts['unchanged']} unchanged, {counts['undecided']} undecided "
-        f"({o.metric}, {mode}, alpha {o.alpha})"
-    )
-
-
-def print_table(result: CheckResult) -> None:
-    import sys
-
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console() if sys.stdout.isatty() else Console(width=180)
-    table = Table(title=f"udfbench check: {result.current} against {result.baseline}")
-    for header in HEADERS:
-        table.add_column(header)
-    styles = {"regression": "bold red", "improvement": "green", "undecided": "yellow"}
-    for verdict in result.verdicts:
-        table.add_row(*_row(verdict), style=styles.get(verdict.status))
-    console.print(table)
-    for line in _notes(result):
-        console.print(line, markup=False, highlight=False)
-    console.print(headline(result), markup=False, highlight=False)
-
-
-def _notes(result: CheckResult) -> list[str]:
-    notes = [f"allowed difference: {d}" for d in result.differences]
-    if result.only_in_current:
-        notes.append("only in the current run (not compared): " + ", ".join(result.only_in_current))
-    if result.only_in_baseline:
-        notes.append("only in the baseline (not compared): " + ", ".join(result.only_in_baseline))
-    return notes
-
-
-def to_markdown(result: CheckResult) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    icon = {"regression": "❌", "improvement": "✅", "unchanged": "➖", "undecided": "⚠️"}
-    lines = [
-        "## udfbench check",
-        "",
-        f"**{headline(result)}**",
-        "",
-        f"Current `{cell(result.current)}` against baseline `{cell(result.baseline)}`.",
-        "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
-    ]
-    for verdict in result.verdicts:
-        row = _row(verdict)
-        row[6] = f"{icon[verdict.status]} {row[6]}"
-        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
-    lines += ["", *(f"- {cell(n)}" for n in _notes(result))]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def to_json(result: CheckResult) -> str:
-    return json.dumps(
-        {
-            "current": result.current,
-            "baseline": result.baseline,
-            "options": asdict(result.options),
-            "summary": headline(result),
-            "exit_status": result.exit_status(),
-            "differences": result.differences,
-            "only_in_current": result.only_in_current,
-            "only_in_baseline": result.only_in_baseline,
-            "cases": [asdict(v) for v in result.verdicts],
-        },
-        indent=2,
-        default=lambda x: None if isinstance(x, float) and np.isnan(x) else x,
-    )
-
-
-def to_junit(result: CheckResult) -> str:
-    suite = ElementTree.Element(
-        "testsuite",
-        name="udfbench check",
-        tests=str(len(result.verdicts)),
-        failures=str(len(result.regressions)),
-        skipped=str(sum(v.status == "undecided" for v in result.verdicts)),
-    )
-    for verdict in result.verdicts:
-        case = ElementTree.SubElement(
-            suite, "testcase", classname=f"udfbench.{verdict.measure}", name=verdict.case
-        )
-        message = " ".join(c for c in _row(verdict)[2:] if c)
-        if verdict.status == "regression":
-            ElementTree.SubElement(case, "failure", message=message)
-        elif verdict.status == "undecided":
-            ElementTree.SubElement(case, "skipped", message=verdict.note)
-    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
-
-
-def write_outputs(result: CheckResult, out_dir: Path) -> dict[str, Path]:
-    """check.md, check.json and check.xml (JUnit) in ``out_dir``; the Markdown also goes to the CI job
-    summary when ``GITHUB_STEP_SUMMARY`` names one."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out_dir / "check.md", "json": out_dir / "check.json", "junit": out_dir / "check.xml"}
-    paths["markdown"].write_text(to_markdown(result), encoding="utf-8")
-    paths["json"].write_text(to_json(result), encoding="utf-8")
-    paths["junit"].write_text(to_junit(result), encoding="utf-8")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as file:
-            file.write(to_markdown(result))
-    return paths

@@ -13,11 +13,19 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from udfbench.errors import UserError
 
-EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 2, 130
+# 1: a run with failed cases, or a check that found a regression.
+EXIT_OK, EXIT_FAILED_CASES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line and exit 2 like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(message, where=self.prog)
 
 
 def _int_list(flag: str, text: str) -> list[int]:
@@ -68,70 +76,76 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from udfbench.config import axes_grid, load_config
-    from udfbench.runner import Runner
-
-    config = load_config(args.config, _overrides(args))
-    cases = (
-        len(config.cluster_list())
-        * len(axes_grid(config))
-        * len(config.strategies)
-        * len(config.dataset.sizes)
-    )
-    minutes = Runner(config, args.config, Path("."), lambda _: None).estimate_seconds() / 60
-    print(
-        f"{args.config}: ok ({cases} cases, {cases * (config.warmup + config.repeats)} timed runs, "
-        f"at most about {minutes:.0f} minutes on 2 cores)"
-    )
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _planned(args: argparse.Namespace):
+    """The config with its overrides, refused when its estimate is over budget (unless forced)."""
     from udfbench.config import load_config
-    from udfbench.environment import check_java
-    from udfbench.report import build_report
-    from udfbench.runner import Runner, new_run_dir, run_benchmark
+    from udfbench.planning import estimate_seconds
 
     config = load_config(args.config, _overrides(args))
-    estimate = Runner(config, args.config, Path("."), lambda _: None).estimate_seconds()
-    if estimate > config.budget_minutes * 60 and not args.force:
+    estimate = estimate_seconds(config)
+    if estimate > config.budget_minutes * 60 and not getattr(args, "force", False):
         raise UserError(
             f"estimated {estimate / 60:.0f} minutes, over the budget of {config.budget_minutes:g}; "
             "raise budget_minutes, shrink the sweep, or pass --force",
             where=f"{args.config}: budget_minutes",
         )
+    return config, estimate
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from udfbench.planning import cases, total_runs
+
+    config, estimate = _planned(args)
+    print(
+        f"{args.config}: ok ({len(cases(config))} cases, {total_runs(config)} timed runs, "
+        f"at most about {estimate / 60:.0f} minutes on 2 cores)"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from udfbench.environment import check_java
+    from udfbench.events import Listeners
+    from udfbench.lifecycle import new_run_dir, run_benchmark
+    from udfbench.planning import total_runs
+    from udfbench.report import build_report
+    from udfbench.report.terminal import ProgressDisplay
+    from udfbench.results import ResultsWriter
+
+    config, _ = _planned(args)
     check_java()
     run_dir = new_run_dir(config, args.out)
-    total = Runner(config, args.config, run_dir, lambda _: None).total_runs()
-    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     status = EXIT_OK
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("starting", total=total)
-        done = 0
-
-        def progress(line: str) -> None:
-            nonlocal done
-            if STOP_REQUESTED.is_set():
-                raise KeyboardInterrupt
-            done += 1
-            bar.update(task, advance=1, description=line or None)
-            if not bar.console.is_terminal and line:  # a log file or CI: one line per timed run
-                bar.console.print(f"[{done}/{total}] {line}", markup=False, highlight=False)
-
+    meta = None
+    with ProgressDisplay(total_runs(config)) as progress:
         try:
-            meta = run_benchmark(config, args.config, run_dir, progress)
+            meta = run_benchmark(
+                config, args.config, run_dir, Listeners(ResultsWriter(run_dir), progress), STOP_REQUESTED
+            )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
-            meta = None
     report = build_report(run_dir, print_to_terminal=True)
-    if status == EXIT_INTERRUPTED:
+    if status == EXIT_INTERRUPTED or (meta is not None and meta.status == "interrupted"):
         print(f"interrupted: finished cases kept in {run_dir}; report {report}", file=sys.stderr)
-        return status
+        return EXIT_INTERRUPTED
+    assert meta is not None
+    failed = failed_cases(run_dir)
+    if failed:
+        print(
+            f"{meta.status} with {failed} failed case(s): results in {run_dir}\nreport: {report}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED_CASES
     print(f"{meta.status}: results in {run_dir}\nreport: {report}")
     return status
+
+
+def failed_cases(run_dir: Path) -> int:
+    """Cases that ended failed or parity-failed (unsupported ones are not failures)."""
+    from udfbench.results import read_results
+
+    results = read_results(run_dir)
+    return int(results["status"].isin(["failed", "parity_failed"]).sum())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -166,7 +180,8 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from udfbench.check import Options, check_runs, parse_rules, parse_threshold, print_table, write_outputs
+    from udfbench.check import Options, check_runs, parse_rules, parse_threshold
+    from udfbench.report.check import print_table, write_outputs
 
     if not 0 < args.alpha < 1:
         raise UserError("must be between 0 and 1", where="--alpha")
@@ -195,7 +210,8 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from udfbench.compare import compare_runs, default_out_dir, print_comparison, write_comparison
+    from udfbench.compare import compare_runs, default_out_dir
+    from udfbench.report.compare import print_comparison, write_comparison
 
     comparison = compare_runs(args.run_dirs)
     print_comparison(comparison)
@@ -231,10 +247,13 @@ VERBS: dict[str, Verb] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from udfbench import __version__
+
+    parser = _Parser(
         prog="udfbench", description="Benchmark the ways to run a model over images on Apache Spark."
     )
-    sub = parser.add_subparsers(dest="verb", required=True)
+    parser.add_argument("--version", action="version", version=f"udfbench {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for name, (add_arguments, handler, help_text) in VERBS.items():
         verb = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(verb)
@@ -253,7 +272,11 @@ def _request_stop(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UserError as err:
+        print(f"udfbench: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _request_stop)
     # py4j logs a traceback on the root logger when Ctrl-C interrupts a pending JVM call; the

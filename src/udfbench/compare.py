@@ -13,8 +13,6 @@ Like a report, a comparison is a function of the run folders' files only.
 from __future__ import annotations
 
 import json
-import math
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +23,15 @@ import pandas as pd
 
 from udfbench import stats
 from udfbench.errors import UserError
-from udfbench.results import CASE_KEY, RESULTS_FILE, RunMeta, read_meta, read_results
+from udfbench.results import (
+    CASE_KEY,
+    RESULTS_FILE,
+    RunMeta,
+    case_name,
+    load_run,
+    measured_runs,
+    setting_text,
+)
 
 MATCH_KEY = tuple(c for c in CASE_KEY if c != "cluster")
 # Facts that name a run, cluster or session rather than say how it ran: they always differ.
@@ -74,9 +80,7 @@ class Comparison:
 
 
 def _load(run_dir: Path) -> tuple[RunMeta, pd.DataFrame]:
-    if not run_dir.is_dir():
-        raise UserError("run folder not found", where=str(run_dir))
-    meta, results = read_meta(run_dir), read_results(run_dir)
+    meta, results = load_run(run_dir)
     if results.empty:
         raise UserError("no timed runs recorded", where=str(run_dir / RESULTS_FILE))
     return meta, results
@@ -103,15 +107,6 @@ def _columns(run_dirs: list[Path]) -> list[Column]:
     return columns
 
 
-def _text(value: Any) -> str:
-    """A setting as text that matches across files: unset is "default", 8.0 (pandas' int-with-NaN) is 8."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "default"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _flatten(prefix: str, value: Any, into: dict[str, str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -124,11 +119,11 @@ def _facts(column: Column) -> dict[str, str]:
     """How a column ran, as dotted names: config, its cluster, versions, machine, Spark settings."""
     facts: dict[str, str] = {}
     config = column.meta.config
-    _flatten("config", {k: v for k, v in config.items() if k != "clusters"}, facts)
+    _flatten("config", config.model_dump(mode="json", exclude={"clusters"}), facts)
     # Of a run's clusters, only this column's own settings describe it.
-    cluster = next((c for c in config.get("clusters") or [] if c.get("name") == column.cluster), None)
+    cluster = next((c for c in config.clusters or [] if c.name == column.cluster), None)
     if cluster is not None:
-        _flatten("cluster", cluster, facts)
+        _flatten("cluster", cluster.model_dump(mode="json"), facts)
     _flatten("versions", column.meta.versions, facts)
     _flatten("machine", column.meta.machine, facts)
     facts.update(column.meta.spark_conf.get(column.cluster, {}))
@@ -149,22 +144,21 @@ def differences(columns: list[Column]) -> list[Difference]:
 
 def _measured(column: Column) -> dict[tuple[str, ...], pd.DataFrame]:
     """A column's timing samples (status ok, not warmup) per case, keyed on ``MATCH_KEY`` as text."""
-    results = column.results
-    runs = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+    runs = measured_runs(column.results)
     return {
-        tuple(_text(v) for v in key): group
+        tuple(setting_text(v) for v in key): group
         for key, group in runs.groupby(list(MATCH_KEY), dropna=False, sort=False)
     }
 
 
 def _case_names(keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
-    """``strategy n=size`` plus the settings that vary between the cases compared."""
-    varying = [i for i, _ in enumerate(MATCH_KEY[2:], start=2) if len({k[i] for k in keys}) > 1]
-    return {k: f"{k[0]} n={k[1]}" + "".join(f" {MATCH_KEY[i]}={k[i]}" for i in varying) for k in keys}
+    """The case names of ``results.case_name`` without the cluster (clusters are the columns)."""
+    varying = [column for i, column in enumerate(MATCH_KEY) if i >= 2 and len({k[i] for k in keys}) > 1]
+    return {k: case_name(dict(zip(MATCH_KEY, k, strict=True)), varying, with_cluster=False) for k in keys}
 
 
 def _row(case: str, key: tuple[str, ...], column: Column, runs: pd.DataFrame) -> dict[str, Any]:
-    seconds = runs["seconds"].to_numpy(dtype=float)
+    seconds = runs["seconds"].to_numpy()
     median = float(np.median(seconds))
     size, cores = int(key[1]), int(runs["cores"].iloc[0])
     return {
@@ -242,52 +236,3 @@ def compare_runs(run_dirs: list[Path]) -> Comparison:
 def default_out_dir(first_run: Path) -> Path:
     """A new folder next to the first run: ``compare-<UTC time>``."""
     return first_run.parent / f"compare-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-
-
-def print_comparison(comparison: Comparison) -> None:
-    """The cases side by side in the terminal, then what is only in some runs and what differs."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from udfbench.report.html import format_number
-
-    console = Console() if sys.stdout.isatty() else Console(width=180)  # CI logs are not 80 wide
-    labels = [c.label for c in comparison.columns]
-    table = Table(
-        title=f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core",
-        show_lines=True,
-    )
-    table.add_column("case")
-    for label in labels:
-        table.add_column(Text(label), justify="right")
-    for case, group in comparison.table.groupby("case", sort=False):
-        by_column = {r["column"]: r for r in group.to_dict("records")}
-        cells = []
-        for label in labels:
-            r = by_column.get(label)
-            if r is None:
-                cells.append(Text("–"))
-                continue
-            lines = [f"{format_number(r['median_s'])} s"]
-            if not math.isnan(r["ratio_to_first"]):
-                lines.append(f"×{r['ratio_to_first']:.2f} [{r['ratio_low']:.2f}, {r['ratio_high']:.2f}]")
-            lines.append(f"{format_number(r['images_per_s_per_core'])}/core")
-            cells.append(Text("\n".join(lines)))
-        table.add_row(Text(str(case)), *cells)
-    console.print(table)
-    for line in comparison.only_in_some:
-        console.print(f"only in some: {line}", markup=False, highlight=False)
-    for diff in comparison.differences:
-        console.print(f"differs: {diff.setting}: {' | '.join(diff.values)}", markup=False, highlight=False)
-
-
-def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
-    """``compare.csv`` (one row per case and column) and a self-contained ``compare.html``."""
-    from udfbench.report.html import render_comparison
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    comparison.table.to_csv(out_dir / "compare.csv", index=False)
-    path = out_dir / "compare.html"
-    path.write_text(render_comparison(comparison), encoding="utf-8")
-    return path

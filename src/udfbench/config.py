@@ -12,15 +12,36 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from udfbench.errors import UserError
 from udfbench.strategies.registry import STRATEGY_NAMES
 
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+# Strict: YAML's `true` is not the number 1, and "3" is not 3.
+PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+
+
+class _SweepMarker:
+    """Marks a setting that a run may sweep; everything else about the axis is derived from it."""
+
+
+SWEEP = _SweepMarker()
+_OneOrMany = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
 # A knob that a run may sweep: one value, or a list of values that become an axis of the cases.
-Sweepable = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
+# Declaring a field of one of these types in BenchConfig or SparkConfig is all it takes to add an
+# axis: the case identity, the results column, the grid and the report's plot follow from it.
+Sweepable = Annotated[_OneOrMany, SWEEP]
+# The same, where unset (None) means Spark's own default.
+SweepableOrUnset = Annotated[_OneOrMany | None, SWEEP]
 
 BUILTIN = "builtin"
 # Every strategy counts the rows the model saw with an accumulator and ships the model in a
@@ -42,6 +63,14 @@ class DatasetConfig(Strict):
     input_mode: Literal["path", "bytes"] = "path"
     on_bad_image: Literal["fail", "skip"] = "fail"
 
+    @field_validator("sizes")
+    @classmethod
+    def _distinct_sizes(cls, sizes: list[int]) -> list[int]:
+        repeated = sorted({s for s in sizes if sizes.count(s) > 1})
+        if repeated:
+            raise ValueError(f"size {', '.join(map(str, repeated))} is listed more than once")
+        return sizes
+
 
 class ModelConfig(Strict):
     path: str | None = Field(None, description="a .keras or .h5 file; empty means the built-in CNN")
@@ -60,9 +89,11 @@ class SparkConfig(Strict):
     executor_cores: PositiveInt | None = None
     executor_memory: str | None = None
     arrow_batch_size: Sweepable = 10_000
-    partitions: Sweepable | None = None
+    # spark.sql.execution.arrow.maxBytesPerBatch: image rows are large, so bytes bound a batch too.
+    arrow_max_bytes: SweepableOrUnset = None
+    partitions: SweepableOrUnset = None
     task_cpus: Sweepable = 1
-    threads: Sweepable | None = None
+    threads: SweepableOrUnset = None
     conf: dict[str, str | int | float | bool] = {}
 
     @field_validator("master")
@@ -150,33 +181,49 @@ class BenchConfig(Strict):
         return [ClusterConfig(name=kind, kind=kind, master=master)]
 
 
-class Axes(Strict):
-    """The swept settings of one case: every combination of the list-valued knobs."""
+def _sweep_paths() -> dict[str, tuple[str, ...]]:
+    """Every sweepable setting by name, with its path in bench.yaml, in declaration order."""
+    found: dict[str, tuple[str, ...]] = {}
+    for section, model in (((), BenchConfig), (("spark",), SparkConfig)):
+        for name, info in model.model_fields.items():
+            if SWEEP in info.metadata:
+                found[name] = (*section, name)
+    return found
 
-    batch_size: int
-    arrow_batch_size: int
-    partitions: int | None
-    task_cpus: int
-    threads: int | None
+
+SWEEP_PATHS = _sweep_paths()
+# The names of the swept settings: columns of results.csv and parts of every case's identity.
+AXES: tuple[str, ...] = tuple(SWEEP_PATHS)
+# The swept settings that may be unset (Spark's default): None where a results file predates them.
+UNSET_AXES = frozenset(
+    name
+    for name, path in SWEEP_PATHS.items()
+    if (SparkConfig if path[0] == "spark" else BenchConfig).model_fields[name].default is None
+)
+
+# The swept settings of one case: every combination of the list-valued knobs.
+Axes = create_model(
+    "Axes",
+    __base__=Strict,
+    __doc__="The swept settings of one case (None: Spark's default).",
+    **{name: (int | None, ...) for name in AXES},
+)
 
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
+def _setting(config: BenchConfig, path: tuple[str, ...]) -> Any:
+    node: Any = config
+    for part in path:
+        node = getattr(node, part)
+    return node
+
+
 def axes_grid(config: BenchConfig) -> list[Axes]:
-    s = config.spark
-    combos = itertools.product(
-        _as_list(config.batch_size),
-        _as_list(s.arrow_batch_size),
-        _as_list(s.partitions),
-        _as_list(s.task_cpus),
-        _as_list(s.threads),
-    )
-    return [
-        Axes(batch_size=b, arrow_batch_size=a, partitions=p, task_cpus=t, threads=th)
-        for b, a, p, t, th in combos
-    ]
+    values = [_as_list(_setting(config, path)) for path in SWEEP_PATHS.values()]
+    return [Axes(**dict(zip(AXES, combo, strict=True))) for combo in itertools.product(*values)]
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -232,11 +279,26 @@ def parse_config(raw: Any, path: Path) -> BenchConfig:
     )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "last wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: Path) -> Any:
     if not path.is_file():
         raise UserError("config file not found", where=str(path))
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (safe)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)

@@ -5,6 +5,8 @@ The CLI turns it into a single line on stderr and exit status 2; everything else
 
 from __future__ import annotations
 
+import re
+
 
 class UserError(Exception):
     """Bad input: a config, a file, a port, a machine without Java.
@@ -23,3 +25,12 @@ class CaseFailed(Exception):
 
     The runner records it against the case and carries on with the next one.
     """
+
+
+def short_error(err: BaseException) -> str:
+    """One line from an exception, digging the Python error out of a Java stack trace."""
+    text = str(err)
+    found = re.findall(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|BadImage)\b:? .*)$", text, re.MULTILINE)
+    python_side = [line for line in found if "udfbench" in line or "Error:" in line]
+    fallback = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return (python_side or found or [fallback])[-1].strip()[:400]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from udfbench.results import CASE_KEY
+from udfbench.results import CASE_KEY, case_ids, measured_runs
 
 
 @dataclass(frozen=True)
@@ -80,19 +80,13 @@ def linear_fit(sizes: Sequence[float], seconds: Sequence[float]) -> LinearFit | 
     )
 
 
-def _measured(results: pd.DataFrame) -> pd.DataFrame:
-    ok = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
-    return ok.astype({"seconds": float})
-
-
 def _group_key(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c in frame.columns]
 
 
 def _speed_against(table: pd.DataFrame, key: list[str], reference: str) -> pd.Series:
     """``reference``'s median over each case's median, at the same cluster, size and settings."""
-    # String keys because unset settings are NaN, which never match.
-    others = table[[c for c in key if c != "strategy"]].astype(str).agg("|".join, axis=1)
+    others = case_ids(table, [c for c in key if c != "strategy"])
     is_ref = table["strategy"] == reference
     ref_median = dict(zip(others[is_ref], table.loc[is_ref, "median"], strict=True))
     return others.map(ref_median) / table["median"]
@@ -113,7 +107,7 @@ def case_summaries(
     key = _group_key(results, CASE_KEY)
     rows = []
     for case, group in results.groupby(key, dropna=False, sort=True):
-        measured = _measured(group)
+        measured = measured_runs(group)
         warm = group[group["warmup"].astype(bool) & (group["status"] == "ok")]
         row = dict(zip(key, case, strict=True))
         row["eval_type"] = group["eval_type"].iloc[0]
@@ -150,7 +144,7 @@ def case_summaries(
 def cost_fits(results: pd.DataFrame) -> pd.DataFrame:
     """One straight-line cost fit per case without its size: fixed seconds and seconds per row."""
     key = [c for c in _group_key(results, CASE_KEY) if c != "size"]
-    measured = _measured(results)
+    measured = measured_runs(results)
     rows = []
     for case, group in measured.groupby(key, dropna=False, sort=True):
         fit = linear_fit(group["size"], group["seconds"])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from udfbench.config import AXES
 from udfbench.report import plots
-from udfbench.results import AXES, RunMeta
+from udfbench.report.format import format_number, interval
+from udfbench.results import SETTINGS, RunMeta, varying_settings
 
 if TYPE_CHECKING:
     from udfbench.compare import Comparison
@@ -27,32 +28,18 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.globals["interval"] = interval
     return env
 
 
-def format_number(value: Any, digits: int = 3) -> str:
-    """Significant digits for timings; a dash for missing values."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{number:.{digits}g}" if abs(number) < 10**digits else f"{number:,.0f}"
-
-
 def varying_axes(summary: pd.DataFrame) -> list[str]:
-    return [
-        c
-        for c in ("cluster", "input_mode", "sink", *AXES)
-        if c in summary and summary[c].astype(str).nunique() > 1
-    ]
+    return varying_settings(summary, ("cluster", *SETTINGS))
 
 
 def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str | None]]:
     """Every plot the report shows, with a caption; a plot without data says why instead."""
+    if summary.empty:  # a run stopped or failed before its first timed run
+        return [{"title": "Plots", "png": None, "missing": "no timed run finished in this run"}]
     shown = [
         ("Time against size", plots.time_vs_size(results, summary), "needs at least one successful case"),
         ("Throughput against size", plots.throughput_vs_size(summary), "needs at least one successful case"),
@@ -90,7 +77,7 @@ def render_report(
             runs=len(results),
             reference=REFERENCE,
             ceiling=CEILING if "of_ceiling" in summary and summary["of_ceiling"].notna().any() else None,
-            config_yaml=yaml.safe_dump(meta.config, sort_keys=False),
+            config_yaml=yaml.safe_dump(meta.config.model_dump(mode="json"), sort_keys=False),
         )
     )
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from udfbench.results import AXES  # noqa: E402
+from udfbench.results import SETTINGS, measured_runs, varying_settings  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> str:
@@ -28,13 +28,9 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _varying(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
-    return [c for c in columns if c in frame and frame[c].astype(str).nunique() > 1]
-
-
 def series(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """Split rows into plot series: one per strategy, plus cluster and any swept setting that varies."""
-    extra = _varying(frame, ("cluster", "input_mode", "sink", *AXES))
+    extra = varying_settings(frame, ("cluster", *SETTINGS))
     for key, group in frame.groupby(["strategy", *extra], dropna=False, sort=True):
         parts = key if isinstance(key, tuple) else (key,)
         label = str(parts[0]) + "".join(f", {c}={v}" for c, v in zip(extra, parts[1:], strict=True))
@@ -46,7 +42,7 @@ def time_vs_size(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
     ok = summary[summary["count"] > 0]
     if ok.empty:
         return None
-    measured = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+    measured = measured_runs(results)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, group in series(ok):
         group = group.sort_values("size")
@@ -131,7 +127,7 @@ def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
     largest = ok[ok["size"] == ok["size"].max()].copy()
     largest[axis] = largest[axis].astype(str)
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    others = [c for c in _varying(largest, ("cluster", "input_mode", "sink", *AXES)) if c != axis]
+    others = [c for c in varying_settings(largest, ("cluster", *SETTINGS)) if c != axis]
     for key, group in largest.groupby(["strategy", *others], dropna=False, sort=True):
         parts = key if isinstance(key, tuple) else (key,)
         label = str(parts[0]) + "".join(f", {c}={v}" for c, v in zip(others, parts[1:], strict=True))

@@ -1,19 +1,22 @@
-"""The run summary as a terminal table: what a user reads first when a run ends."""
+"""The terminal: the run summary a user reads first when a run ends, and the progress while it runs."""
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from udfbench.report.html import REFERENCE, format_number, varying_axes
+from udfbench.events import RunListener
+from udfbench.report.format import console as default_console
+from udfbench.report.format import format_number
+from udfbench.report.html import REFERENCE, varying_axes
 
 
 def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | None = None) -> None:
-    # Piped output (CI logs) would otherwise be cut to 80 columns.
-    console = console or (Console() if sys.stdout.isatty() else Console(width=160))
+    console = console or default_console()
     if summary.empty:
         console.print("No case finished.")
         return
@@ -62,3 +65,42 @@ def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | 
                 f"{row['r2']:.3f}",
             )
         console.print(cost)
+
+
+class ProgressDisplay(RunListener):
+    """A progress bar over the planned timed runs; in a log file or CI, one line per timed run."""
+
+    def __init__(self, total_runs: int) -> None:
+        columns = (
+            TextColumn("{task.description:<48}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        self.bar = Progress(*columns, transient=False)
+        self.task = self.bar.add_task("starting", total=total_runs)
+        self.total = total_runs
+        self.done = 0
+
+    def __enter__(self) -> ProgressDisplay:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def _line(self, text: str, advance: int) -> None:
+        self.done += advance
+        self.bar.update(self.task, advance=advance, description=text)
+        if not self.bar.console.is_terminal:
+            self.bar.console.print(f"[{self.done}/{self.total}] {text}", markup=False, highlight=False)
+
+    def stage(self, description: str) -> None:
+        self.bar.update(self.task, description=description)
+
+    def measured(self, row: Any) -> None:
+        kind = "warmup" if row.warmup else "run"
+        self._line(f"{row.cluster} {row.strategy} n={row.size} {kind} {row.repeat}: {row.seconds:.2f}s", 1)
+
+    def case_ended(self, row: Any, runs_skipped: int) -> None:
+        self._line(f"{row.cluster} {row.strategy} n={row.size}: {row.status}", runs_skipped)

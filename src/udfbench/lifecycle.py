@@ -1,0 +1,94 @@
+"""A run from start to end: its folder, its metadata, setup, the loop, and how it ended.
+
+``run_benchmark`` always sends ``finished`` to its listeners, whatever ends the run (success, a
+failure, Ctrl-C or SIGTERM), so the results files are closed and meta.json says how it ended.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from udfbench import environment
+from udfbench.config import BenchConfig
+from udfbench.errors import UserError, short_error
+from udfbench.events import RunListener
+from udfbench.results import RunMeta
+from udfbench.runner import Runner
+from udfbench.workload import prepare_workload
+
+
+def new_run_dir(config: BenchConfig, out: Path | None) -> Path:
+    """``out``, or a new folder under the config's output_dir; an existing non-empty one is refused."""
+    if out is not None:
+        run_dir = out
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.name).strip("-") or "run"
+        run_dir = Path(config.output_dir) / f"{stamp}-{safe}"
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError("is a file, not a folder; choose another --out", where=str(run_dir))
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UserError("folder exists and is not empty; choose another --out", where=str(run_dir))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".udfbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(
+            f"cannot write a run folder here: {err.strerror or err}", where=str(run_dir)
+        ) from None
+    return run_dir
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_benchmark(
+    config: BenchConfig, config_path: Path, run_dir: Path, listener: RunListener, stop: threading.Event
+) -> RunMeta:
+    """Measure everything the config asks for into ``run_dir``; the meta says how it ended."""
+    shutil.copyfile(config_path, run_dir / "config.yaml")
+    meta = RunMeta(
+        run_id=run_dir.name,
+        name=config.name,
+        status="running",
+        started_at=now(),
+        config_file=str(config_path),
+        config=config,
+        versions=environment.versions(),
+        machine=environment.machine(),
+        git_commit=environment.git_commit(),
+    )
+    listener.meta_changed(meta)
+    try:
+        listener.stage("preparing seed images, datasets, model and reference")
+        workload, setup = prepare_workload(config, config_path, run_dir)
+        meta.model = {
+            "name": workload.spec.name,
+            "digest": workload.spec.digest,
+            "parameters": workload.spec.parameters,
+            "image_size": list(workload.spec.image_size),
+            "output": workload.spec.output,
+            "classes": list(workload.spec.classes),
+        }
+        meta.setup_seconds["driver"] = setup
+        listener.meta_changed(meta)
+        Runner(config, workload, run_dir, listener, stop).run(meta)
+        meta.status = "interrupted" if stop.is_set() else "complete"
+    except KeyboardInterrupt:
+        meta.status = "interrupted"
+        raise
+    except BaseException as err:
+        meta.status = "failed"
+        meta.error = short_error(err)
+        raise
+    finally:
+        meta.finished_at = now()
+        listener.finished(meta)
+    return meta

@@ -1,0 +1,56 @@
+"""``udfbench compare``'s outputs: the terminal table, compare.csv and a self-contained compare.html."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from udfbench.compare import Comparison
+from udfbench.report.format import console, format_number, interval
+from udfbench.report.html import render_comparison
+
+
+def print_comparison(comparison: Comparison) -> None:
+    """The cases side by side in the terminal, then what is only in some runs and what differs."""
+    out = console()
+    labels = [c.label for c in comparison.columns]
+    table = Table(
+        title=f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core",
+        show_lines=True,
+    )
+    table.add_column("case")
+    for label in labels:
+        table.add_column(Text(label), justify="right")
+    for case, group in comparison.table.groupby("case", sort=False):
+        by_column = {r["column"]: r for r in group.to_dict("records")}
+        first_runs = by_column.get(labels[0], {}).get("runs", 0)
+        cells = []
+        for label in labels:
+            r = by_column.get(label)
+            if r is None:
+                cells.append(Text("–"))
+                continue
+            lines = [f"{format_number(r['median_s'])} s"]
+            if not math.isnan(r["ratio_to_first"]):
+                spread = interval(r["ratio_low"], r["ratio_high"], min(r["runs"], first_runs), ".2f")
+                lines.append(f"×{r['ratio_to_first']:.2f} {spread}")
+            lines.append(f"{format_number(r['images_per_s_per_core'])}/core")
+            cells.append(Text("\n".join(lines)))
+        table.add_row(Text(str(case)), *cells)
+    out.print(table)
+    for line in comparison.only_in_some:
+        out.print(f"only in some: {line}", markup=False, highlight=False)
+    for diff in comparison.differences:
+        out.print(f"differs: {diff.setting}: {' | '.join(diff.values)}", markup=False, highlight=False)
+
+
+def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
+    """``compare.csv`` (one row per case and column) and a self-contained ``compare.html``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    comparison.table.to_csv(out_dir / "compare.csv", index=False)
+    path = out_dir / "compare.html"
+    path.write_text(render_comparison(comparison), encoding="utf-8")
+    return path
