@@ -85,6 +85,16 @@ def test_relative_mode_follows_the_ratio_to_a_reference(tmp_path) -> None:
     assert list(relative.series) == ["local/udf/n=100"] and relative.exit_status() == 0
 
 
+def test_a_case_missing_from_some_runs_keeps_its_place(tmp_path) -> None:
+    runs = write_runs(tmp_path, slower={("udf", 100): 1.3})
+    for run in runs[:2]:  # udf was added in the third run
+        lines = (run / RESULTS_FILE).read_text().splitlines(keepends=True)
+        (run / RESULTS_FILE).write_text("".join(line for line in lines if ",udf," not in line))
+    found = history(runs, threshold=0.1)
+    assert found.series["local/udf/n=100"].points[:2] == [None, None]
+    assert [(s.index, s.run_id) for s in found.slowdowns] == [(4, "run-03")]
+
+
 def test_runs_with_one_repeat_have_no_interval(tmp_path) -> None:
     found = history(write_runs(tmp_path, repeats=1), threshold=0.1)
     assert all(p.low is None and p.high is None for p in found.series["local/udf/n=100"].points)
