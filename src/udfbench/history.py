@@ -157,33 +157,33 @@ def history(
     is above ``1 + threshold``. Raises UserError for a folder that holds no run, for runs on setups
     that differ from the oldest run's (unless ``allow_different_env``), and when no case is measured.
     """
-    loaded = []
-    for path in find_runs(run_dirs):
-        meta = read_meta(path)
-        loaded.append((_started(meta, path), meta.run_id, meta, path))
-    loaded.sort(key=lambda item: (item[0], item[1]))
-    runs = [Run(meta.run_id, path, started, meta.git_commit) for started, _, meta, path in loaded]
-
-    first = loaded[0][2]
+    found = sorted(
+        ((read_meta(path), path) for path in find_runs(run_dirs)),
+        key=lambda item: (_started(*item), item[0].run_id),
+    )
+    runs = [Run(meta.run_id, path, _started(meta, path), meta.git_commit) for meta, path in found]
+    oldest = found[0][0]
     differences = [
-        f"{meta.run_id} against {first.run_id}: {d}"
-        for _, _, meta, _ in loaded[1:]
-        for d in environment_differences(first, meta)
+        f"{meta.run_id} against {oldest.run_id}: {d}"
+        for meta, _ in found[1:]
+        for d in environment_differences(oldest, meta)
     ]
     if differences and not allow_different_env:
         raise UserError(
             "the runs were measured on different setups (" + "; ".join(differences) + "); "
             "pass --allow-different-env to compare them anyway",
-            where=str(loaded[0][3]),
+            where=str(runs[0].path),
         )
 
-    samples = []
-    for index, (_, _, _, path) in enumerate(loaded):
-        measured = _samples(read_results(path), relative_to, str(path))
-        samples.append(measured.assign(run_index=index))
-    frame = pd.concat(samples, ignore_index=True)
+    frame = pd.concat(
+        [
+            _samples(read_results(run.path), relative_to, str(run.path)).assign(run_index=index)
+            for index, run in enumerate(runs)
+        ],
+        ignore_index=True,
+    )
     if frame.empty:
-        raise UserError("no successful measured runs in any of these runs", where=str(loaded[0][3]))
+        raise UserError("no successful measured runs in any of these runs", where=str(runs[0].path))
     varying = [c for c in SETTINGS if frame[c].astype(str).nunique() > 1]
     frame["case"] = _case_names(frame, varying)
 
@@ -214,6 +214,6 @@ def history(
     return History(runs, series, steps, drifts, threshold, relative_to, differences)
 
 
-def default_out_dir(history_: History) -> Path:
+def default_out_dir(found: History) -> Path:
     """A new folder next to the newest run: ``history-<UTC time>``."""
-    return history_.runs[-1].path.parent / f"history-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    return found.runs[-1].path.parent / f"history-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
