@@ -219,6 +219,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_history_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="run folders, or folders of run folders")
+    parser.add_argument(
+        "--out", type=Path, help="where to write history.html/json (default: next to the newest run)"
+    )
+    parser.add_argument(
+        "--threshold", default="10%", help="smallest lasting slowdown that counts (default 10%%)"
+    )
+    parser.add_argument("--relative-to", metavar="STRATEGY", help="follow times as ratios to this strategy's")
+    parser.add_argument(
+        "--allow-different-env", action="store_true", help="follow runs even if versions or clusters differ"
+    )
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from udfbench.check import parse_threshold
+    from udfbench.history import default_out_dir, history
+    from udfbench.report.history import print_history, write_history
+
+    found = history(
+        args.run_dirs,
+        parse_threshold(args.threshold, "--threshold"),
+        args.relative_to,
+        args.allow_different_env,
+    )
+    print_history(found)
+    paths = write_history(found, args.out or default_out_dir(found))
+    print(f"written: {', '.join(str(p) for p in paths.values())}")
+    return found.exit_status()
+
+
 Verb = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 
 VERBS: dict[str, Verb] = {
@@ -242,6 +273,11 @@ VERBS: dict[str, Verb] = {
         _add_check_options,
         cmd_check,
         "regression gate: exit 1 when a case got significantly slower than the baseline",
+    ),
+    "history": (
+        _add_history_options,
+        cmd_history,
+        "lasting steps and drifts across many runs: exit 1 when a case slowed beyond the threshold",
     ),
 }
 

@@ -1,0 +1,156 @@
+"""``udfbench history`` on hand-made run folders: the slowdowns it finds, what it refuses, what it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import result_row, run_cli
+
+from udfbench.errors import UserError
+from udfbench.history import history
+from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, write_meta
+
+VERSIONS = {"python": "3.11.7", "pyspark": "4.3.0", "pyarrow": "26.0.1", "java": "17"}
+CASES = {("python", 100): 1.0, ("udf", 100): 3.0}
+
+
+def write_runs(
+    root: Path,
+    count: int = 8,
+    slower: dict[tuple[str, int], float] | None = None,
+    from_run: int = 5,
+    repeats: int = 5,
+    seed: int = 0,
+    names: list[str] | None = None,
+) -> list[Path]:
+    """``count`` run folders, a day apart; from run ``from_run`` (1-based) on, cases in ``slower`` take
+    that many times longer. Each run's folder name sorts opposite to its start time, so ordering by
+    name would be wrong."""
+    rng = np.random.default_rng(seed)
+    folders = []
+    for number in range(1, count + 1):
+        folder = root / f"run-{count - number:02d}"
+        run_id = names[number - 1] if names else folder.name
+        folder.mkdir(parents=True)
+        write_meta(
+            folder,
+            RunMeta(
+                run_id=run_id,
+                name="t",
+                status="complete",
+                started_at=f"2026-11-{number:02d}T10:00:00+00:00",
+                config_file="b.yaml",
+                config={"spark": {"master": "local[2]"}, "clusters": None},
+                versions=VERSIONS,
+                git_commit=f"{number:07x}abcdef",
+            ),
+        )
+        out = CsvAppender(folder / RESULTS_FILE, ResultRow)
+        for (strategy, size), base in CASES.items():
+            factor = (slower or {}).get((strategy, size), 1.0) if number >= from_run else 1.0
+            out.append(result_row(run_id, strategy, size, base * 3, repeat=0, warmup=True))
+            for repeat, noise in enumerate(rng.lognormal(0, 0.03, repeats), start=1):
+                out.append(result_row(run_id, strategy, size, base * factor * noise, repeat=repeat))
+        out.close()
+        folders.append(folder)
+    return folders
+
+
+def test_a_lasting_slowdown_is_found_at_its_run(tmp_path) -> None:
+    runs = write_runs(tmp_path, slower={("udf", 100): 1.3})
+    found = history(runs, threshold=0.1)
+    assert [r.run_id for r in found.runs] == [f"run-{8 - n:02d}" for n in range(1, 9)]  # by start time
+    assert [(s.case, s.index, s.run_id, s.direction) for s in found.slowdowns] == [
+        ("local/udf/n=100", 4, "run-03", "slower")
+    ]
+    assert found.slowdowns[0].ratio == pytest.approx(1.3, rel=0.05)
+    point = found.series["local/udf/n=100"].points[0]
+    assert point.count == 5 and point.low < point.median < point.high
+    assert found.exit_status() == 1
+
+
+def test_a_folder_of_runs_is_read_like_its_runs(tmp_path) -> None:
+    write_runs(tmp_path / "reports", slower={("udf", 100): 1.3})
+    assert [s.run_id for s in history([tmp_path / "reports"], threshold=0.1).slowdowns] == ["run-03"]
+
+
+def test_relative_mode_follows_the_ratio_to_a_reference(tmp_path) -> None:
+    # Both strategies slow down together (a slower machine): no change relative to python.
+    runs = write_runs(tmp_path, slower={("udf", 100): 1.3, ("python", 100): 1.3})
+    assert history(runs, threshold=0.1).exit_status() == 1
+    relative = history(runs, threshold=0.1, relative_to="python")
+    assert list(relative.series) == ["local/udf/n=100"] and relative.exit_status() == 0
+
+
+def test_a_case_missing_from_some_runs_keeps_its_place(tmp_path) -> None:
+    runs = write_runs(tmp_path, slower={("udf", 100): 1.3})
+    for run in runs[:2]:  # udf was added in the third run
+        lines = (run / RESULTS_FILE).read_text().splitlines(keepends=True)
+        (run / RESULTS_FILE).write_text("".join(line for line in lines if ",udf," not in line))
+    found = history(runs, threshold=0.1)
+    assert found.series["local/udf/n=100"].points[:2] == [None, None]
+    assert [(s.index, s.run_id) for s in found.slowdowns] == [(4, "run-03")]
+
+
+def test_runs_with_one_repeat_have_no_interval(tmp_path) -> None:
+    found = history(write_runs(tmp_path, repeats=1), threshold=0.1)
+    assert all(p.low is None and p.high is None for p in found.series["local/udf/n=100"].points)
+
+
+def test_runs_on_another_setup_are_refused_unless_allowed(tmp_path) -> None:
+    runs = write_runs(tmp_path)
+    meta_path = runs[3] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["versions"]["pyspark"] = "4.2.0"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="run-04 against run-07: pyspark: 4.3.0 in the baseline, 4.2.0 now"):
+        history(runs, threshold=0.1)
+    assert history(runs, threshold=0.1, allow_different_env=True).differences
+
+
+def test_cli_exits_1_on_a_slowdown_and_writes_html_and_json(tmp_path) -> None:
+    runs = write_runs(tmp_path / "reports", slower={("udf", 100): 1.3})
+    out = tmp_path / "out"
+    done = run_cli("history", *map(str, runs), "--out", str(out), "--threshold", "10%")
+    assert done.returncode == 1, done.stderr
+    assert "local/udf/n=100" in done.stdout and "1 slowdown(s) beyond 10%" in done.stdout
+    written = json.loads((out / "history.json").read_text())
+    assert [(s["case"], s["run_id"], s["direction"]) for s in written["steps"]] == [
+        ("local/udf/n=100", "run-03", "slower")
+    ]
+    assert [r["git_commit"] for r in written["runs"]][:2] == ["0000001abcdef", "0000002abcdef"]
+    assert len(written["series"]["local/udf/n=100"]["points"]) == 8
+    assert "data:image/png;base64," in (out / "history.html").read_text()
+
+
+def test_cli_exits_0_on_a_flat_history_and_writes_next_to_the_runs(tmp_path) -> None:
+    write_runs(tmp_path / "reports")
+    done = run_cli("history", str(tmp_path / "reports"))
+    assert done.returncode == 0, done.stderr
+    assert "0 slowdown(s)" in done.stdout
+    assert len(list((tmp_path / "reports").glob("history-*/history.html"))) == 1
+
+
+def test_cli_exits_2_on_a_folder_that_holds_no_run(tmp_path) -> None:
+    runs = write_runs(tmp_path / "reports", count=3)
+    (tmp_path / "empty").mkdir()
+    done = run_cli("history", *map(str, runs), str(tmp_path / "empty"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"udfbench: error: {tmp_path / 'empty'}: not a run folder (no meta.json) nor a folder of run folders"
+    ]
+
+
+def test_html_escapes_case_and_run_names(tmp_path) -> None:
+    from udfbench.report.history import render_html
+
+    evil = "<script>alert(1)</script>"
+    runs = write_runs(tmp_path, count=4, names=[f"{evil}{n}" for n in range(4)])
+    for run in runs:  # a strategy name with markup, too
+        text = (run / RESULTS_FILE).read_text().replace(",udf,", f",{evil},")
+        (run / RESULTS_FILE).write_text(text)
+    page = render_html(history(runs, threshold=0.1))
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
