@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import result_row, run_cli
+from tests.conftest import bench_config, result_row, run_cli
 
 from udfbench.errors import UserError
 from udfbench.history import history
@@ -43,7 +43,7 @@ def write_runs(
                 status="complete",
                 started_at=f"2026-11-{number:02d}T10:00:00+00:00",
                 config_file="b.yaml",
-                config={"spark": {"master": "local[2]"}, "clusters": None},
+                config=bench_config(spark={"master": "local[2]"}),
                 versions=VERSIONS,
                 git_commit=f"{number:07x}abcdef",
             ),

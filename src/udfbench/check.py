@@ -130,7 +130,7 @@ def environment_differences(baseline: RunMeta, current: RunMeta) -> list[str]:
     return found
 
 
-def _samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.DataFrame:
+def samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.DataFrame:
     """Measured, successful runs; in relative mode, seconds divided by the reference's median."""
     measured = measured_runs(results).copy()
     measured["value"] = measured["seconds"]
@@ -202,8 +202,8 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> Check
             "pass --allow-different-env to compare anyway",
             where=str(baseline_dir),
         )
-    a = _samples(results_b, options.relative_to, str(baseline_dir))
-    b = _samples(results_c, options.relative_to, str(current_dir))
+    a = samples(results_b, options.relative_to, str(baseline_dir))
+    b = samples(results_c, options.relative_to, str(current_dir))
     varying = varying_settings(pd.concat([a, b]))
     a["case"], b["case"] = case_names(a, varying), case_names(b, varying)
     common = sorted(set(a["case"]) & set(b["case"]))

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from udfbench import stats
-from udfbench.check import SETTINGS, _case_names, _samples, environment_differences
+from udfbench.check import environment_differences, samples
 from udfbench.errors import UserError
-from udfbench.results import META_FILE, RunMeta, read_meta, read_results
+from udfbench.results import META_FILE, RunMeta, case_names, read_meta, read_results, varying_settings
 from udfbench.step_detect import Changes, detect_changes
 
 # The z of a two-sided 95% normal interval: turns an interval's width into a noise estimate.
@@ -177,15 +177,14 @@ def history(
 
     frame = pd.concat(
         [
-            _samples(read_results(run.path), relative_to, str(run.path)).assign(run_index=index)
+            samples(read_results(run.path), relative_to, str(run.path)).assign(run_index=index)
             for index, run in enumerate(runs)
         ],
         ignore_index=True,
     )
     if frame.empty:
         raise UserError("no successful measured runs in any of these runs", where=str(runs[0].path))
-    varying = [c for c in SETTINGS if frame[c].astype(str).nunique() > 1]
-    frame["case"] = _case_names(frame, varying)
+    frame["case"] = case_names(frame, varying_settings(frame))
 
     series: dict[str, CaseHistory] = {}
     steps: list[StepAt] = []
