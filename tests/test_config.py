@@ -55,6 +55,18 @@ BAD = [
     (VALID + "    dataset_extra: 1\n", "dataset_extra", "unknown key"),
     (VALID + "    repeats: 0\n", "repeats", "greater than 0"),
     (VALID + "    model: {path: missing.keras}\n", "model.path", "does not exist"),
+    (VALID + "    model: {path: bench.yaml}\n", "model.path", "must end in .keras, .h5, .onnx"),
+    (
+        VALID + "    model: {normalize: {mean: [0.5, 0.5], std: [1, 1, 1]}}\n",
+        "model.normalize.mean",
+        "needs 3 numbers",
+    ),
+    (
+        VALID + "    model: {normalize: {mean: [0, 0, 0], std: [1, 0, 1]}}\n",
+        "model.normalize.std[1]",
+        "greater than 0",
+    ),
+    (VALID + "    model: {normalize: {mean: [0, 0, 0]}}\n", "model.normalize.std", "required"),
     (
         VALID.replace("{sizes: [10, 20]}", "{sizes: [10], seed_images: nowhere}"),
         "dataset.seed_images",

@@ -11,7 +11,8 @@ from tests.conftest import run_cli, write_config
 
 from udfbench.config import ModelConfig
 from udfbench.errors import UserError
-from udfbench.model import build_builtin_cnn, load_model_bytes, prepare_model
+from udfbench.model import build_builtin_cnn, prepare_model
+from udfbench.runtimes import get_runtime
 
 
 def _softmax_model(path: Path, classes: int = 3, size: tuple[int, int] = (40, 56)) -> Path:
@@ -40,10 +41,11 @@ def test_builtin_cnn_is_the_founding_architecture_and_seeded() -> None:
 
 
 def test_saved_bytes_round_trip_to_the_same_predictions(small_model) -> None:
-    model = load_model_bytes(small_model.data, small_model.suffix)
-    again = load_model_bytes(small_model.data, small_model.suffix)
+    runtime = get_runtime(small_model.runtime)
+    model = runtime.load(small_model.data, small_model.suffix, threads=None)
+    again = runtime.load(small_model.data, small_model.suffix, threads=None)
     x = np.random.default_rng(0).random((3, *small_model.image_size, 3), dtype=np.float32)
-    assert np.allclose(model.predict_on_batch(x), again.predict_on_batch(x))
+    assert np.allclose(model.run(x), again.run(x))
 
 
 def test_user_model_input_size_and_classes_are_read_from_the_model(tmp_path: Path) -> None:
@@ -60,9 +62,9 @@ def test_user_model_input_size_and_classes_are_read_from_the_model(tmp_path: Pat
 def test_a_file_that_is_not_a_model_is_one_clear_error(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.keras"
     bogus.write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="cannot load") as caught:
+    with pytest.raises(UserError, match="is not a Keras model") as caught:
         prepare_model(ModelConfig(path=str(bogus)), seed=0, config_path="x.yaml")
-    assert "model.path" in str(caught.value)
+    assert caught.value.where == "x.yaml: model.path" and str(bogus) in caught.value.message
 
 
 @pytest.mark.slow

@@ -63,7 +63,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, help="measured runs per case")
     parser.add_argument("--warmup", type=int, help="warmup runs per case")
     parser.add_argument("--seed-images", help="folder of seed images instead of the config's")
-    parser.add_argument("--model", help="a .keras or .h5 model instead of the config's")
+    parser.add_argument("--model", help="a .keras, .h5 or .onnx model instead of the config's")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +96,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from udfbench.planning import cases, total_runs
 
     config, estimate = _planned(args)
+    if config.model.path:  # a user's model is loaded and probed, as a run would before its first session
+        from udfbench.model import prepare_model
+
+        prepare_model(config.model, config.dataset.seed, str(args.config))
     print(
         f"{args.config}: ok ({len(cases(config))} cases, {total_runs(config)} timed runs, "
         f"at most about {estimate / 60:.0f} minutes on 2 cores)"

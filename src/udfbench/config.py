@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from udfbench.errors import UserError
+from udfbench.runtimes.registry import MODEL_SUFFIXES
 from udfbench.strategies.registry import STRATEGY_NAMES
 
 # Strict: YAML's `true` is not the number 1, and "3" is not 3.
@@ -72,10 +73,26 @@ class DatasetConfig(Strict):
         return sizes
 
 
+class NormalizeConfig(Strict):
+    """Per-channel ``(x - mean) / std`` on RGB images already scaled to [0, 1] (PyTorch's convention)."""
+
+    mean: list[Annotated[float, Field(allow_inf_nan=False)]]
+    std: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]]
+
+    @field_validator("mean", "std")
+    @classmethod
+    def _one_per_channel(cls, values: list[float]) -> list[float]:
+        if len(values) != 3:
+            raise ValueError(f"needs 3 numbers, one per channel (red, green, blue), got {len(values)}")
+        return values
+
+
 class ModelConfig(Strict):
-    path: str | None = Field(None, description="a .keras or .h5 file; empty means the built-in CNN")
+    path: str | None = Field(None, description="a .keras, .h5 or .onnx file; empty means the built-in CNN")
+    # The built-in CNN's input size, and the size fed to a model whose input takes any size.
     image_size: PositiveInt = 192
     classes: Annotated[list[str], Field(min_length=2)] = ["dog", "cat"]
+    normalize: NormalizeConfig | None = None
 
 
 class ParityConfig(Strict):
@@ -271,8 +288,10 @@ def parse_config(raw: Any, path: Path) -> BenchConfig:
         file = Path(_resolve(base, model.path))
         if not file.is_file():
             raise UserError(f"file {file} does not exist", where=f"{path}: model.path")
-        if file.suffix not in {".keras", ".h5"}:
-            raise UserError("a model file must end in .keras or .h5", where=f"{path}: model.path")
+        if file.suffix.lower() not in MODEL_SUFFIXES:
+            raise UserError(
+                f"a model file must end in {', '.join(MODEL_SUFFIXES)}", where=f"{path}: model.path"
+            )
         model = model.model_copy(update={"path": str(file)})
     return config.model_copy(
         update={"dataset": dataset, "model": model, "output_dir": _resolve(base, config.output_dir)}

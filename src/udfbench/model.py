@@ -1,37 +1,44 @@
-"""The built-in CNN, a user's Keras model, and the saved bytes that travel to the workers.
+"""The built-in CNN, a user's model file, and the saved bytes that travel to the workers.
 
-Keras models do not pickle. The driver saves the model once to bytes (``ModelSpec.data``); workers
-load those bytes once per Python process and keep them in a cache keyed by digest (see
-``predictor.py``), never once per row or batch.
+Models do not pickle. The driver reads the model file (or saves the built-in CNN) once to bytes
+(``ModelSpec.data``); workers load those bytes with the model's runtime (``runtimes/``) once per
+Python process and keep the result in a cache keyed by digest (see ``predictor.py``), never once
+per row or batch. The driver loads the model too, to read what it wants and check what it answers,
+so that a model udfbench cannot use is one line before any Spark session starts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from udfbench.config import ModelConfig
 from udfbench.errors import UserError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from udfbench.runtimes import get_runtime, runtime_for_suffix
+from udfbench.runtimes.base import Layout, LoadedModel, ModelError, Normalization, image_input, model_input
+from udfbench.runtimes.keras import save_bytes  # also sets Keras's backend before anything imports it
 
 Output = Literal["sigmoid", "softmax"]
+# How far a probe's probabilities may stray from [0, 1] and, for a softmax, from summing to one.
+PROBABILITY_SLACK = 1e-3
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything a worker needs to rebuild the model, plus what the report says about it."""
+    """Everything a worker needs to rebuild and feed the model, plus what the report says about it."""
 
     name: str
     data: bytes
-    suffix: str  # ".keras" or ".h5": Keras picks the loader by file name
+    suffix: str  # the model file's suffix: it picks the runtime, and Keras picks its loader by it
+    runtime: str
+    layout: Layout
     image_size: tuple[int, int]  # (height, width)
+    normalization: Normalization | None
     output: Output
     classes: tuple[str, ...]
     parameters: int
@@ -67,66 +74,86 @@ def build_builtin_cnn(image_size: int, seed: int) -> Any:
     )
 
 
-def load_model_bytes(data: bytes, suffix: str) -> Any:
-    """Rebuild a Keras model from saved bytes (Keras only loads from a file name)."""
-    import keras
-
-    with tempfile.TemporaryDirectory(prefix="udfbench-model-") as folder:
-        path = Path(folder) / f"model{suffix}"
-        path.write_bytes(data)
-        return keras.models.load_model(path, compile=False)
-
-
-def _save_bytes(model: Any) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="udfbench-model-") as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
+def _output_kind(shape: tuple[int, ...], classes: list[str]) -> Output:
+    """One unit is a sigmoid (two classes), one unit per class a softmax; raises ``ModelError`` otherwise."""
+    units = shape[1] if len(shape) == 2 else None
+    if units == 1 and len(classes) != 2:
+        raise ModelError(f"has one sigmoid output, which needs exactly 2 classes, got {len(classes)}")
+    if units not in (1, len(classes)):
+        raise ModelError(
+            f"has output shape [N, {', '.join(map(str, shape[1:]))}], "
+            f"which is neither one sigmoid nor a softmax over the {len(classes)} classes {classes}"
+        )
+    return "sigmoid" if units == 1 else "softmax"
 
 
-def _output_kind(model: Any, classes: list[str], where: str) -> Output:
-    shape = tuple(model.output_shape)
-    units = shape[-1] if len(shape) == 2 else None
-    if units == 1:
-        if len(classes) != 2:
-            raise UserError(
-                f"a model with one sigmoid output needs exactly 2 classes, got {len(classes)}", where
-            )
-        return "sigmoid"
-    if units is not None and units == len(classes):
-        return "softmax"
-    raise UserError(f"model output shape {shape} does not match {len(classes)} classes {classes}", where)
+def _check_probabilities(probabilities: np.ndarray, output: Output) -> None:
+    """Raise ``ModelError`` unless a probe's answer is probabilities (logits would mislabel rows)."""
+    low, high = -PROBABILITY_SLACK, 1 + PROBABILITY_SLACK
+    if not (np.isfinite(probabilities).all() and low <= probabilities.min() and probabilities.max() <= high):
+        raise ModelError(
+            "outputs values outside [0, 1]: udfbench needs probabilities, not logits "
+            "(end the model with a sigmoid or a softmax)"
+        )
+    if output == "softmax" and not np.allclose(probabilities.sum(axis=1), 1, atol=PROBABILITY_SLACK):
+        raise ModelError("outputs values that do not sum to 1: not a softmax (end the model with a softmax)")
 
 
-def _input_size(model: Any, where: str) -> tuple[int, int]:
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[3] != 3 or shape[1] is None or shape[2] is None:
-        raise UserError(f"model input shape {shape} is not (batch, height, width, 3)", where)
-    return int(shape[1]), int(shape[2])
+def _probe(
+    loaded: LoadedModel, layout: Layout, size: tuple[int, int], normalization: Normalization | None
+) -> np.ndarray:
+    """The model's answer to two seeded random images: what its output really is, whatever it declares."""
+    images = np.random.default_rng(0).random((2, *size, 3), dtype=np.float32)
+    try:
+        return np.asarray(loaded.run(model_input(images, layout, normalization)))
+    except Exception as err:  # whatever the runtime raises for a model that cannot run
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ModelError(f"fails on two {size[0]}x{size[1]} images ({first})") from None
+
+
+def _normalization(config: ModelConfig) -> Normalization | None:
+    n = config.normalize
+    return None if n is None else Normalization(mean=tuple(n.mean), std=tuple(n.std))
 
 
 def prepare_model(config: ModelConfig, seed: int, config_path: str) -> tuple[ModelSpec, float]:
-    """Build or load the model on the driver; returns the spec and the seconds it took."""
+    """Build or load the model on the driver; returns the spec and the seconds it took.
+
+    A model file that no runtime can load, an input that is not one image tensor, or an output that
+    is not probabilities over the configured classes is a ``UserError`` naming the file.
+    """
     started = time.perf_counter()
     if config.path is None:
-        model = build_builtin_cnn(config.image_size, seed)
-        data, suffix, name = _save_bytes(model), ".keras", "builtin_cnn"
+        data, suffix, name = save_bytes(build_builtin_cnn(config.image_size, seed)), ".keras", "builtin_cnn"
+        file = "the built-in CNN"
     else:
-        where = f"{config_path}: model.path"
         path = Path(config.path)
-        data, suffix, name = path.read_bytes(), path.suffix, path.name
+        data, suffix, name, file = path.read_bytes(), path.suffix, path.name, str(path)
+    runtime = runtime_for_suffix(suffix)
+    normalization = _normalization(config)
+    try:
+        loaded = get_runtime(runtime).load(data, suffix, threads=None)
+        layout, (height, width) = image_input(loaded.input_shape)
+        # A model that takes any image size is fed the configured one.
+        size = (height or config.image_size, width or config.image_size)
+        probabilities = _probe(loaded, layout, size, normalization)
         try:
-            model = load_model_bytes(data, suffix)
-        except Exception as err:  # Keras raises many types for a file it cannot read
-            raise UserError(f"cannot load {path}: {str(err).splitlines()[0]}", where) from None
-    where = f"{config_path}: model"
+            output = _output_kind(probabilities.shape, list(config.classes))
+        except ModelError as err:
+            raise UserError(f"{file} {err}", f"{config_path}: model.classes") from None
+        _check_probabilities(probabilities, output)
+    except ModelError as err:
+        raise UserError(f"{file} {err}", f"{config_path}: model.path") from None
     spec = ModelSpec(
         name=name,
         data=data,
         suffix=suffix,
-        image_size=_input_size(model, where),
-        output=_output_kind(model, list(config.classes), f"{config_path}: model.classes"),
+        runtime=runtime,
+        layout=layout,
+        image_size=size,
+        normalization=normalization,
+        output=output,
         classes=tuple(config.classes),
-        parameters=int(model.count_params()),
+        parameters=loaded.count_parameters(),
     )
     return spec, time.perf_counter() - started

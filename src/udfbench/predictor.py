@@ -1,7 +1,8 @@
 """What runs inside a Python worker: the picklable ``Predictor``, its model cache, and its tally.
 
 A strategy wraps ``Predictor.predict`` in whatever Spark construct it is about; the predictor does
-the same work for every strategy (decode, predict in batches, count). Its tally is a Spark
+the same work for every strategy (decode, normalize and lay out for the model's runtime, predict in
+batches, count). Its tally is a Spark
 accumulator, so the driver learns how many rows the model really saw, how many images were
 skipped, how the predicted classes split, and where the time went inside the workers.
 """
@@ -16,8 +17,10 @@ from typing import Any
 import numpy as np
 from pyspark.accumulators import AccumulatorParam
 
-from udfbench.model import ModelSpec, load_model_bytes
+from udfbench.model import ModelSpec
 from udfbench.preprocess import ImageSource, load_batch
+from udfbench.runtimes import get_runtime
+from udfbench.runtimes.base import Layout, LoadedModel, Normalization, model_input
 
 # The fixed head of a tally vector; one count per class follows.
 TALLY_FIELDS = ("rows", "skipped", "score_sum", "model_loads", "load_s", "decode_s", "predict_s")
@@ -82,18 +85,9 @@ def tally_vector(n_classes: int, class_counts: np.ndarray | None = None, **amoun
     return vector
 
 
-# Per Python process: models by digest. Spark reuses Python workers, so the cold load happens once.
-_MODELS: dict[str, Any] = {}
-
-
-def _set_threads(threads: int) -> None:
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        pass  # TensorFlow already started in this process; its pool size can no longer change.
+# Per Python process: loaded models by digest. Spark reuses Python workers, so the cold load
+# (a Keras model, an onnxruntime InferenceSession) happens once per worker.
+_MODELS: dict[str, LoadedModel] = {}
 
 
 @dataclass(frozen=True)
@@ -116,6 +110,9 @@ class Predictor:
     model_data: Any
     digest: str
     suffix: str
+    runtime: str
+    layout: Layout
+    normalization: Normalization | None
     image_size: tuple[int, int]
     output: str
     n_classes: int
@@ -132,6 +129,9 @@ class Predictor:
             model_data=model_data,
             digest=spec.digest,
             suffix=spec.suffix,
+            runtime=spec.runtime,
+            layout=spec.layout,
+            normalization=spec.normalization,
             image_size=spec.image_size,
             output=spec.output,
             n_classes=len(spec.classes),
@@ -143,17 +143,23 @@ class Predictor:
     def with_tally(self, tally: Any) -> Predictor:
         return replace(self, tally=tally)
 
-    def model(self) -> Any:
+    def model(self) -> LoadedModel:
         """The cached model of this process, loaded on first use; the load time is tallied."""
         model = _MODELS.get(self.digest)
         if model is None:
             started = time.perf_counter()
-            if self.threads:
-                _set_threads(self.threads)
             data = self.model_data.value if hasattr(self.model_data, "value") else self.model_data
-            model = _MODELS[self.digest] = load_model_bytes(data, self.suffix)
+            model = _MODELS[self.digest] = get_runtime(self.runtime).load(data, self.suffix, self.threads)
             self._add(model_loads=1, load_s=time.perf_counter() - started)
         return model
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The model's probabilities (rows, outputs) for decoded NHWC images in [0, 1].
+
+        The one way into the model: normalization and the model's layout are applied here, so every
+        strategy and the driver's reference feed it identical arrays.
+        """
+        return np.asarray(self.model().run(model_input(images, self.layout, self.normalization)))
 
     def _add(self, **amounts: float) -> None:
         if self.tally is not None:
@@ -175,15 +181,13 @@ class Predictor:
 
     def infer(self, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:
         """The second half of ``predict``: one model call on a decoded batch, tallied."""
-        model = self.model()
+        self.model()  # a cold load is tallied as load_s, not predict_s
         started = time.perf_counter()
         labels = np.full(len(decoded.good), -1, dtype=np.int32)
         scores = np.full(len(decoded.good), np.nan, dtype=np.float32)
         if len(decoded.images):
             index = np.flatnonzero(decoded.good)
-            labels[index], scores[index] = self._labels_and_scores(
-                np.asarray(model.predict_on_batch(decoded.images))
-            )
+            labels[index], scores[index] = self._labels_and_scores(self.probabilities(decoded.images))
         if self.tally is not None:
             self.tally.add(
                 tally_vector(

@@ -46,7 +46,6 @@ class Reference:
     @classmethod
     def compute(cls, spec: ModelSpec, seeds: list[SeedImage], tolerance: float) -> Reference:
         predictor = Predictor.for_spec(spec, spec.data, batch_size=1, skip_bad=True, threads=None)
-        model = predictor.model()
         labels, scores, ambiguous = {}, {}, set()
         for seed in seeds:
             try:
@@ -54,7 +53,7 @@ class Reference:
             except BadImage:
                 labels[seed.path], scores[seed.path] = -1, float("nan")
                 continue
-            probabilities = np.asarray(model.predict_on_batch(image[None]))[0]
+            probabilities = predictor.probabilities(image[None])[0]
             if spec.output == "sigmoid":
                 score = float(probabilities[0])
                 labels[seed.path], scores[seed.path] = int(score >= 0.5), score
