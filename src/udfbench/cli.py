@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.environment import check_java
     from udfbench.report import build_report
     from udfbench.runner import Runner, new_run_dir, run_benchmark
+    from udfbench.strategies import get_strategy
 
     config = load_config(args.config, _overrides(args))
     estimate = Runner(config, args.config, Path("."), lambda _: None).estimate_seconds()
@@ -103,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "raise budget_minutes, shrink the sweep, or pass --force",
             where=f"{args.config}: budget_minutes",
         )
-    check_java()
+    if any(get_strategy(name).uses_spark for name in config.strategies):  # driver-only runs need no Java
+        check_java()
     run_dir = new_run_dir(config, args.out)
     total = Runner(config, args.config, run_dir, lambda _: None).total_runs()
     columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
