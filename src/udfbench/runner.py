@@ -482,7 +482,7 @@ class Runner:
                         t0 = time.perf_counter()
                         conf = session_conf(c.spark, task_cpus, threads, loopback=cluster.kind != "external")
                         with spark_session(
-                            handle.master, f"udfbench {c.name} {strategy.name}", conf
+                            handle.master, f"udfbench {c.name} {strategy.name}", conf, self.run_dir
                         ) as spark:
                             session_s = time.perf_counter() - t0
                             t0 = time.perf_counter()
