@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.conftest import run_cli, write_config
 
 from udfbench.config import ClusterConfig
 from udfbench.errors import UserError
-from udfbench.standalone import standalone_cluster
+from udfbench.standalone import CLUSTER_VARIABLE, OWNER_FILE, remove_stale_folders, standalone_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -165,3 +166,49 @@ def test_an_external_cluster_is_used_but_neither_started_nor_stopped(tmp_path) -
         results = pd.read_csv(tmp_path / "run" / "results.csv")
         assert list(results["cluster"]) == ["ext"] and (results["rows"] == 10).all()
         assert len(cluster_jvms()) >= 2  # the master and worker are still up: not ours to stop
+
+
+def test_a_killed_udfbench_takes_its_cluster_and_folder_with_it(tmp_path) -> None:
+    config = write_config(
+        tmp_path,
+        CONFIG.format(sizes="300", strategies="pandas_udf", repeats=4).replace(
+            "      - {name: local2, kind: local, cores: 2}\n", ""
+        ),
+    )
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # a timed run has finished: master, workers and executors are up
+        if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    running = [Path(f"/proc/{pid}/cmdline").read_text() for pid in cluster_jvms()]
+    assert any("CoarseGrainedExecutorBackend" in command for command in running)
+    folders = [
+        folder
+        for folder in Path(tempfile.gettempdir()).glob("udfbench-standalone2x1-*")
+        if (folder / OWNER_FILE).read_text() == str(process.pid)
+    ]
+    assert len(folders) == 1
+    process.kill()  # SIGKILL: no finally, no atexit
+    process.wait()
+    deadline = time.monotonic() + 20
+    while (cluster_jvms() or folders[0].exists()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cluster_jvms() == [] and not folders[0].exists()
+
+
+def test_the_folder_and_processes_of_a_dead_run_are_removed_by_the_next(tmp_path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, live = tmp_path / "udfbench-old-1", tmp_path / "udfbench-running-2"
+    for folder, owner in ((stale, dead.pid), (live, os.getpid())):
+        folder.mkdir()
+        (folder / OWNER_FILE).write_text(str(owner))
+    # A JVM the dead run left behind stands in as a process carrying the folder's mark.
+    orphan = subprocess.Popen(["sleep", "60"], env=dict(os.environ, **{CLUSTER_VARIABLE: str(stale)}))
+    assert remove_stale_folders(tmp_path) == [stale]
+    assert orphan.wait(timeout=10) == -signal.SIGKILL
+    assert not stale.exists() and live.exists()

@@ -115,9 +115,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.report import build_report
     from udfbench.report.terminal import ProgressDisplay
     from udfbench.results import ResultsWriter
+    from udfbench.strategies import get_strategy
 
     config, _ = _planned(args)
-    check_java()
+    if any(get_strategy(name).uses_spark for name in config.strategies):  # driver-only runs need no Java
+        check_java()
     run_dir = new_run_dir(config, args.out)
     status = EXIT_OK
     meta = None

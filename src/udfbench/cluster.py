@@ -1,19 +1,24 @@
 """Clusters and Spark sessions: where the cases run.
 
 ``open_cluster`` yields a master URL for a cluster config (local mode, a standalone cluster that
-udfbench starts and always stops, or an existing cluster); ``spark_session`` starts a session on it
-with the run's settings and stops it afterwards.
+udfbench starts and always stops, or an existing cluster, probed first); ``spark_session`` starts a
+session on it with the run's settings and stops it afterwards, keeping Spark's console output (JVM
+warnings, log4j) in a log file instead of the terminal.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 from udfbench.config import ClusterConfig, SparkConfig
 from udfbench.errors import UserError
@@ -34,7 +39,48 @@ def open_cluster(cluster: ClusterConfig) -> Iterator[ClusterHandle]:
         with standalone_cluster(cluster) as master:
             yield ClusterHandle(cluster.name, cluster.kind, master)
     else:
+        if cluster.kind == "external":
+            probe_master(cluster)
         yield ClusterHandle(cluster.name, cluster.kind, cluster.master_url())
+
+
+SPARK_MASTER = re.compile(r"spark://(?P<addresses>[^/,:]+:\d+(?:,[^/,:]+:\d+)*)/?")
+
+
+def probe_master(cluster: ClusterConfig) -> None:
+    """Fail fast, in one line, unless the master URL is one Spark accepts and, for ``spark://``,
+    a master there accepts a TCP connection.
+
+    Without this, Spark retries a dead master for over a minute whatever ``start_timeout_s`` says,
+    then fails with a message that names neither the cluster nor the URL. yarn and k8s:// masters
+    are left to Spark.
+    """
+    url = cluster.master_url()
+    where = f"cluster {cluster.name}"
+    if url != "yarn" and not url.startswith(("spark://", "k8s://", "local")):  # spark-submit's own rule
+        raise UserError(
+            f"{url!r} is not a Spark master URL: it must be yarn or start with spark://, k8s:// or local",
+            where=where,
+        )
+    if not url.startswith("spark://"):
+        return
+    match = SPARK_MASTER.fullmatch(url)
+    if match is None:
+        raise UserError(f"{url!r} is not a Spark master URL (spark://host:port[,host:port])", where=where)
+    addresses = [a.rsplit(":", 1) for a in match["addresses"].split(",")]  # several for HA masters
+    deadline = time.monotonic() + cluster.start_timeout_s
+    while True:
+        for host, port in addresses:
+            try:
+                with socket.create_connection((host, int(port)), timeout=min(2.0, cluster.start_timeout_s)):
+                    return
+            except OSError:
+                continue
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"no Spark master answers at {url} (tried for {cluster.start_timeout_s:g} s)", where=where
+            )
+        time.sleep(0.5)
 
 
 def session_conf(
@@ -69,8 +115,55 @@ def session_conf(
 
 
 @contextmanager
-def spark_session(master: str, app_name: str, conf: dict[str, str]) -> Iterator[object]:
-    """A SparkSession on ``master``; executors run this very Python interpreter."""
+def _stderr_to(log: Path) -> Iterator[None]:
+    """Point file descriptor 2 at ``log`` for the duration; children started meanwhile keep it.
+
+    PySpark starts its JVM with this process's stderr, and that JVM prints Java's own warnings
+    (incubator modules) and log4j's console output there for its whole life. Starting it with fd 2
+    on the log file sends all of that to the file; Python's stderr is restored right after.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+def _java_message(err: Exception, log_text: str) -> str:
+    """One line saying why Spark failed: the Java exception's message rather than py4j's wrapper.
+
+    When the JVM died before answering (a bad option, a missing module), only its log says why.
+    """
+    java = getattr(err, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(err)
+    reasons = [line for line in log_text.splitlines() if JVM_FAILURE.search(line)]
+    if java is None and reasons:
+        text = reasons[0]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+SPARK_LOG = "spark.log"
+# The line of a JVM's console output that says why it stopped ("Exception in thread "main" ...: why").
+JVM_FAILURE = re.compile(r"^(?!\s+at )\S.*(Exception|Error)\b.*: ")
+
+
+@contextmanager
+def spark_session(
+    master: str, app_name: str, conf: dict[str, str], log_dir: Path | None = None
+) -> Iterator[object]:
+    """A SparkSession on ``master``; executors run this very Python interpreter.
+
+    With ``log_dir``, the JVM this process starts for Spark writes its console output (Java's
+    warnings, log4j at WARN and above) to ``log_dir/spark.log`` rather than the terminal. The JVM
+    lives as long as the process, so the first session's ``log_dir`` is the one that counts.
+    """
     # Executors take PYSPARK_PYTHON from the environment, not from the session conf.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -83,15 +176,27 @@ def spark_session(master: str, app_name: str, conf: dict[str, str]) -> Iterator[
     sigint = (
         signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     )
+    log = log_dir / SPARK_LOG if log_dir is not None else None
+    logged = log.stat().st_size if log is not None and log.exists() else 0
     try:
-        session = builder.getOrCreate()
+        with _stderr_to(log) if log is not None else nullcontext():
+            session = builder.getOrCreate()
     except Exception as err:  # py4j and Spark raise many kinds; all mean "no session"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot start a Spark session: {first}", where=f"spark master {master}") from None
+        details, log_text = "", ""
+        if log is not None:
+            details = f" (details in {log})"
+            with log.open(errors="replace") as text:
+                text.seek(logged)
+                log_text = text.read()
+        raise UserError(
+            f"cannot start a Spark session: {_java_message(err, log_text)}{details}",
+            where=f"spark master {master}",
+        ) from None
     if sigint is not None:
         signal.signal(signal.SIGINT, sigint)
-    # Failures reach the results with their reason; Spark's own log lines would only bury the progress.
-    session.sparkContext.setLogLevel("FATAL")
+    # Failures reach the results with their reason; on the terminal Spark's own log lines would only
+    # bury the progress, in a log file they help explain a failure.
+    session.sparkContext.setLogLevel("WARN" if log is not None else "FATAL")
     try:
         yield session
     finally:

@@ -275,7 +275,7 @@ class Runner:
         conf = session_conf(
             c.spark, session_plan.task_cpus, session_plan.threads, loopback=cluster.kind != "external"
         )
-        with spark_session(master, f"udfbench {c.name} {session_plan.strategy}", conf) as spark:
+        with spark_session(master, f"udfbench {c.name} {session_plan.strategy}", conf, self.run_dir) as spark:
             session_s = time.perf_counter() - started
             started = time.perf_counter()
             session = Session(spark, spark.sparkContext.broadcast(self.workload.spec.data))

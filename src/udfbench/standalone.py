@@ -3,8 +3,17 @@
 ``standalone_cluster`` starts a master and N workers with ``bin/spark-class`` bound to 127.0.0.1,
 waits until every worker has registered (the master's JSON status page says so), yields the master
 URL, and always stops every process it started: on success, on an exception, on Ctrl-C or SIGTERM
-(the CLI turns it into KeyboardInterrupt), and at interpreter exit as a last resort. Each process
-runs in a session of its own, so stopping it takes its executors (child JVMs) down with it.
+(the CLI turns it into KeyboardInterrupt), and at interpreter exit. Each process runs in a session of
+its own, so stopping it takes its executors (child JVMs) down with it.
+
+When udfbench itself dies without a chance to clean up (SIGKILL, the OOM killer, a CI hard kill), a
+watchdog kills the daemons and removes the cluster's folder. The watchdog is a small process of its
+own session that reads a pipe from udfbench: the daemons' process groups as they start, then "stop"
+on a clean exit. End of file without "stop" means udfbench is gone. A parent-death signal
+(``PR_SET_PDEATHSIG``) was the other candidate: it survives ``spark-class``'s exec into the JVM, but
+it fires when the *thread* that started the daemon ends, it is Linux-only, it does not reach the
+executors (children of a worker JVM) and it leaves the folder behind. As a last line, a cluster
+folder names its owner's pid, and the next start removes folders (and kills JVMs) of dead owners.
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ HOST = "127.0.0.1"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 STOP_GRACE_S = 15.0
+OWNER_FILE = "owner.pid"
+# Set in every daemon's environment (and so their executors'): finds a dead run's JVMs by folder.
+CLUSTER_VARIABLE = "UDFBENCH_CLUSTER_DIR"
 
 
 @dataclass
@@ -97,11 +109,73 @@ def _status(webui_port: int) -> dict | None:
         return None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _processes_of(folder: Path) -> list[int]:
+    """The pids whose environment marks them as part of the cluster in ``folder`` (Linux only)."""
+    mark = f"{CLUSTER_VARIABLE}={folder}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        with suppress(OSError):
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def remove_stale_folders(parent: Path) -> list[Path]:
+    """Remove the cluster folders under ``parent`` whose owner is dead, killing their leftover JVMs.
+
+    A pid reused by another process only postpones the cleanup to a later run.
+    """
+    removed = []
+    for folder in parent.glob("udfbench-*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not a cluster folder, or one being created right now
+        if _alive(owner):
+            continue
+        for pid in _processes_of(folder):
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def watch(folder: Path) -> None:
+    """The watchdog's body: collect process groups from stdin; at end of file without "stop", kill them.
+
+    Runs in a session of its own, so neither Ctrl-C in the terminal nor a kill of udfbench's
+    process group reaches it.
+    """
+    groups: list[int] = []
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            return
+        groups.append(int(line))
+    for group in groups:  # udfbench is gone: nobody will stop these politely
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class StandaloneCluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
+        remove_stale_folders(Path(tempfile.gettempdir()))
         self.folder = Path(tempfile.mkdtemp(prefix=f"udfbench-{config.name}-"))
+        (self.folder / OWNER_FILE).write_text(str(os.getpid()))
         self.daemons: list[Daemon] = []
+        self.watchdog: subprocess.Popen | None = None
         self.master_port = config.master_port or free_port()
         self.webui_port = config.webui_port or free_port()
         self.env = dict(
@@ -111,6 +185,7 @@ class StandaloneCluster:
             SPARK_LOG_DIR=str(self.folder / "logs"),
             SPARK_WORKER_DIR=str(self.folder / "work"),
             PYSPARK_PYTHON=sys.executable,
+            **{CLUSTER_VARIABLE: str(self.folder)},
         )
 
     @property
@@ -118,6 +193,16 @@ class StandaloneCluster:
         return f"spark://{HOST}:{self.master_port}"
 
     def _start(self, name: str, *args: str) -> Daemon:
+        if self.watchdog is None:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-m", "udfbench.standalone", str(self.folder)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+                text=True,
+            )
         log = self.folder / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -130,6 +215,9 @@ class StandaloneCluster:
             )
         daemon = Daemon(name, process, log)
         self.daemons.append(daemon)
+        assert self.watchdog.stdin is not None
+        self.watchdog.stdin.write(f"{process.pid}\n")  # its own session: the group id is the pid
+        self.watchdog.stdin.flush()
         return daemon
 
     def _fail(self, message: str) -> UserError:
@@ -178,6 +266,13 @@ class StandaloneCluster:
     def stop(self) -> None:
         _stop(self.daemons)
         self.daemons.clear()
+        if self.watchdog is not None:  # every daemon is gone: the watchdog may leave
+            assert self.watchdog.stdin is not None
+            with suppress(BrokenPipeError):
+                self.watchdog.stdin.write("stop\n")
+                self.watchdog.stdin.close()
+            self.watchdog.wait()
+            self.watchdog = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -192,3 +287,7 @@ def standalone_cluster(config: ClusterConfig) -> Iterator[str]:
     finally:
         cluster.stop()
         atexit.unregister(cluster.stop)
+
+
+if __name__ == "__main__":
+    watch(Path(sys.argv[1]))

@@ -1,0 +1,78 @@
+"""Sessions and clusters as a user meets them: a quiet terminal, and a bad master said in one line."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from tests.conftest import run_cli, write_config
+
+from udfbench.cluster import SPARK_LOG
+
+pytestmark = pytest.mark.spark
+
+RUN = """
+    dataset: {{sizes: [4]}}
+    model: {{image_size: 48}}
+    strategies: [pandas_udf]
+    batch_size: 4
+    warmup: 0
+    repeats: 1
+    clusters: [{cluster}]
+    spark: {{driver_memory: 1g}}
+"""
+# What Spark, the JVM and log4j print on the console when nobody stops them ("yy/MM/dd ... WARN Class").
+CHATTER = (" WARN ", "log4j", "NativeCodeLoader", "incubator", "loopback", "Exception", "at org.apache")
+
+
+def udfbench_lines(stderr: str) -> list[str]:
+    """stderr without TensorFlow's own start-up lines (absl logging), which are not Spark's."""
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if not re.match(r"[IWE]\d{4} |WARNING: All log messages before absl", line)
+    ]
+
+
+def closed_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_spark_chatter_goes_to_the_run_log_not_the_terminal(tmp_path: Path) -> None:
+    config = write_config(tmp_path, RUN.format(cluster="{name: local1, kind: local, cores: 1}"))
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [word for word in CHATTER if word in result.stderr + result.stdout] == [], result.stderr
+    log = (tmp_path / "run" / SPARK_LOG).read_text()
+    assert "incubator" in log  # the JVM's own warning reached the file
+
+
+def test_a_dead_external_master_is_one_line_within_the_start_timeout(tmp_path: Path) -> None:
+    url = f"spark://127.0.0.1:{closed_port()}"
+    cluster = f'{{name: gone, kind: external, master: "{url}", start_timeout_s: 3}}'
+    config = write_config(tmp_path, RUN.format(cluster=cluster))
+    started = time.monotonic()
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=300)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert udfbench_lines(result.stderr) == [
+        f"udfbench: error: cluster gone: no Spark master answers at {url} (tried for 3 s)"
+    ]
+    # Far below Spark's own minute of retries; the margin covers starting Python and TensorFlow.
+    assert elapsed < 3 + 45
+
+
+def test_a_master_that_is_no_url_is_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, RUN.format(cluster="{name: odd, kind: external, master: banana}"))
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=300)
+    assert result.returncode == 2
+    assert udfbench_lines(result.stderr) == [
+        "udfbench: error: cluster odd: 'banana' is not a Spark master URL: "
+        "it must be yarn or start with spark://, k8s:// or local"
+    ]
