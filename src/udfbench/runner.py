@@ -200,6 +200,8 @@ class Runner:
                 except CaseFailed:
                     raise
                 except Exception as err:
+                    if self.stop.is_set():  # an interrupted Spark job fails with Spark's error: not the case's
+                        return
                     raise CaseFailed(short_error(err)) from err
                 rows = self.workload.datasets[case.size]
                 self.workload.reference.check_tally(tally, rows, predictor.n_classes)
