@@ -110,6 +110,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.environment import check_java
     from udfbench.events import Listeners
+    from udfbench.instruments import ResourceSampler
     from udfbench.lifecycle import new_run_dir, run_benchmark
     from udfbench.planning import total_runs
     from udfbench.report import build_report
@@ -126,7 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     with ProgressDisplay(total_runs(config)) as progress:
         try:
             meta = run_benchmark(
-                config, args.config, run_dir, Listeners(ResultsWriter(run_dir), progress), STOP_REQUESTED
+                config,
+                args.config,
+                run_dir,
+                Listeners(ResourceSampler(), ResultsWriter(run_dir), progress),
+                STOP_REQUESTED,
             )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED

@@ -6,7 +6,7 @@ equal listeners, so adding an output never touches the measuring loop.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from udfbench.results import ParityRow, ResultRow, RunMeta
@@ -17,6 +17,13 @@ class RunListener:
 
     def stage(self, description: str) -> None:
         """Something that is not a timed run started (a cluster, a session, the setup)."""
+
+    def timed_run_started(self) -> None:
+        """The clock of a timed run starts now."""
+
+    def timed_run_ended(self) -> dict[str, Any]:
+        """The clock stopped: an instrument returns its readings (result columns) for the run's row."""
+        return {}
 
     def measured(self, row: ResultRow) -> None:
         """A timed run (warmup or measured) finished and was verified."""
@@ -50,6 +57,14 @@ class Listeners(RunListener):
         self.listeners = listeners
 
     stage = _to_each("stage")
+    timed_run_started = _to_each("timed_run_started")
+
+    def timed_run_ended(self) -> dict[str, Any]:
+        readings: dict[str, Any] = {}
+        for listener in self.listeners:
+            readings.update(listener.timed_run_ended())
+        return readings
+
     measured = _to_each("measured")
     case_ended = _to_each("case_ended")
     parity_checked = _to_each("parity_checked")

@@ -23,7 +23,9 @@ from udfbench.runtimes import get_runtime
 from udfbench.runtimes.base import Layout, LoadedModel, Normalization, model_input
 
 # The fixed head of a tally vector; one count per class follows.
-TALLY_FIELDS = ("rows", "skipped", "score_sum", "model_loads", "load_s", "decode_s", "predict_s")
+TALLY_FIELDS = (
+    "rows", "skipped", "score_sum", "model_loads", "load_s", "decode_s", "predict_s", "math_threads"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Tally:
     load_s: float
     decode_s: float
     predict_s: float
+    math_threads: float  # summed over the model loads of the run
     class_counts: tuple[int, ...]
 
     @classmethod
@@ -150,7 +153,7 @@ class Predictor:
             started = time.perf_counter()
             data = self.model_data.value if hasattr(self.model_data, "value") else self.model_data
             model = _MODELS[self.digest] = get_runtime(self.runtime).load(data, self.suffix, self.threads)
-            self._add(model_loads=1, load_s=time.perf_counter() - started)
+            self._add(model_loads=1, load_s=time.perf_counter() - started, math_threads=model.math_threads)
         return model
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:

@@ -59,6 +59,15 @@ _MEASUREMENT: dict[str, Any] = {
     "load_s": (float, ...),
     "decode_s": (float, ...),
     "predict_s": (float, ...),
+    # What the instruments read while the run was on (instruments.py); empty where they cannot see.
+    "driver_peak_rss_mb": (float | None, None),
+    "worker_peak_rss_mb": (float | None, None),  # the largest Python worker
+    "executor_peak_rss_mb": (float | None, None),  # the largest executor JVM (local mode: the driver's)
+    "python_workers": (int | None, None),  # Python workers alive at once
+    "worker_threads": (int | None, None),  # math threads each Python worker's runtime uses
+    "oversubscribed": (bool | None, None),  # python_workers x worker_threads > cores
+    "foreign_cpu_pct": (float | None, None),  # the machine's CPU that other processes took
+    "lost_executors": (int | None, None),  # executors the cluster lost so far in this session
     "error": (str, ""),
 }
 # One row per timed run of a case. The swept settings' columns come from config.AXES; a setting

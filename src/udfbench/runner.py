@@ -24,6 +24,7 @@ from udfbench.cluster import open_cluster, session_conf, spark_session
 from udfbench.config import BenchConfig
 from udfbench.errors import CaseFailed, short_error
 from udfbench.events import RunListener
+from udfbench.instruments import executor_cores
 from udfbench.planning import Case, SessionPlan, plan
 from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
 from udfbench.results import ParityRow, ResultRow, RunMeta
@@ -40,6 +41,7 @@ class Session:
     spark: Any
     model_data: Any
     inputs: dict[tuple[int, int | None], Any] = field(default_factory=dict)
+    worker_threads: int | None = None  # as reported by the session's Python workers when they loaded
 
 
 def slots(strategy: Strategy, case: Case, cores: int) -> int:
@@ -96,7 +98,7 @@ class Runner:
 
     def _timed_run(
         self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor
-    ) -> tuple[float, Tally]:
+    ) -> tuple[float, Tally, dict[str, Any]]:
         width = tally_width(predictor.n_classes)
         target = self.run_dir / "sorted" / case_slug(case)
         classes = self.config.model.classes
@@ -111,13 +113,29 @@ class Runner:
         else:
             tally = LocalTally(width)
         out = self._output(strategy, case, session, predictor.with_tally(tally))
+        self.listener.timed_run_started()
         started = time.perf_counter()
+        try:
+            if session is not None:
+                sinks.write_spark(out, self.config.sink, target, classes)
+            else:
+                sinks.consume_local(out, self.config.sink, target, classes)
+            seconds = time.perf_counter() - started
+        finally:
+            readings = self.listener.timed_run_ended()
+        return seconds, Tally.from_vector(np.asarray(tally.value)), readings
+
+    def _resources(self, session: Session | None, tally: Tally, predictor: Predictor, cores: int) -> dict:
+        """The executor cores that ran the run, executors lost, and the math threads in each worker."""
+        lost = None
         if session is not None:
-            sinks.write_spark(out, self.config.sink, target, classes)
+            cores, lost = executor_cores(session.spark)
+            if tally.model_loads:  # fresh workers report the threads their runtime runs with
+                session.worker_threads = round(tally.math_threads / tally.model_loads)
+            threads = session.worker_threads
         else:
-            sinks.consume_local(out, self.config.sink, target, classes)
-        seconds = time.perf_counter() - started
-        return seconds, Tally.from_vector(np.asarray(tally.value))
+            threads = predictor.model().math_threads
+        return {"cores": cores, "lost_executors": lost, "worker_threads": threads}
 
     def _check_parity(
         self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor
@@ -196,11 +214,11 @@ class Runner:
                 if self.stop.is_set():
                     return
                 try:
-                    seconds, tally = self._timed_run(strategy, case, session, predictor)
+                    seconds, tally, readings = self._timed_run(strategy, case, session, predictor)
                 except CaseFailed:
                     raise
                 except Exception as err:
-                    if self.stop.is_set():  # an interrupted Spark job fails with Spark's error: not the case's
+                    if self.stop.is_set():  # an interrupted job fails with Spark's error, not the case's
                         return
                     raise CaseFailed(short_error(err)) from err
                 rows = self.workload.datasets[case.size]
@@ -208,24 +226,23 @@ class Runner:
                 if self.config.sink == "sorted":
                     target = self.run_dir / "sorted" / case_slug(case)
                     sinks.verify_sorted(target, case.size, tally.class_counts, self.config.model.classes)
-                self.listener.measured(
-                    self._row(
-                        strategy,
-                        case,
-                        cores,
-                        repeat=repeat,
-                        warmup=warmup,
-                        status="ok",
-                        seconds=seconds,
-                        rows=tally.rows,
-                        skipped=tally.skipped,
-                        images_per_s=tally.rows / seconds if seconds > 0 else None,
-                        model_loads=tally.model_loads,
-                        load_s=tally.load_s,
-                        decode_s=tally.decode_s,
-                        predict_s=tally.predict_s,
-                    )  # fmt: skip
-                )
+                resources = self._resources(session, tally, predictor, cores)
+                workers, threads = readings.get("python_workers"), resources["worker_threads"]
+                if workers and threads:
+                    readings["oversubscribed"] = workers * threads > resources["cores"]
+                measured = {
+                    "seconds": seconds,
+                    "rows": tally.rows,
+                    "skipped": tally.skipped,
+                    "images_per_s": tally.rows / seconds if seconds > 0 else None,
+                    "model_loads": tally.model_loads,
+                    "load_s": tally.load_s,
+                    "decode_s": tally.decode_s,
+                    "predict_s": tally.predict_s,
+                }
+                row = self._row(strategy, case, resources.pop("cores"), repeat=repeat, warmup=warmup,
+                                status="ok", **measured, **readings, **resources)  # fmt: skip
+                self.listener.measured(row)
                 done += 1
             if parity and not self.stop.is_set():
                 self._check_parity(strategy, case, session, predictor)

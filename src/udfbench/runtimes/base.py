@@ -43,6 +43,8 @@ class LoadedModel(ABC):
 
     input_shape: tuple[Dim, ...]
     output_shape: tuple[Dim, ...]
+    # The math threads the runtime's pools use in this process: what a Python worker really runs with.
+    math_threads: int
 
     @abstractmethod
     def run(self, batch: np.ndarray) -> np.ndarray:

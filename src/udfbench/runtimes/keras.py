@@ -49,7 +49,11 @@ def _shape(shape: Any, what: str) -> tuple[Dim, ...]:
 
 class KerasModel(LoadedModel):
     def __init__(self, model: Any) -> None:
+        import tensorflow as tf
+
         self._model = model
+        # 0 means TensorFlow's default: a pool as large as the machine, whatever Spark gave the task.
+        self.math_threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
         self.input_shape = _shape(model.input_shape, "input")
         self.output_shape = _shape(model.output_shape, "output")
 

@@ -7,6 +7,7 @@ a fixed batch dimension is honoured by feeding the model batches of exactly that
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,10 @@ class OnnxRuntime(Runtime):
         except Exception as err:  # onnxruntime raises its own types for a file it cannot read
             first = (str(err).splitlines() or [type(err).__name__])[0]
             raise ModelError(f"is not an ONNX model that onnxruntime can load ({first})") from None
-        return OnnxModel(session, data)
+        model = OnnxModel(session, data)
+        # 0 means onnxruntime's default: one thread per core of the machine.
+        model.math_threads = options.intra_op_num_threads or os.cpu_count() or 1
+        return model
 
 
 RUNTIME = OnnxRuntime()
