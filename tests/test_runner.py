@@ -191,16 +191,8 @@ def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model, monkeyp
 
 def test_tally_check_catches_short_counts(tmp_path, seeds, small_model) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    short = Tally(
-        rows=9,
-        skipped=0,
-        score_sum=0.0,
-        model_loads=0,
-        load_s=0,
-        decode_s=0,
-        predict_s=0,
-        class_counts=(9, 0),
-    )
+    short = Tally(rows=9, skipped=0, score_sum=0.0, model_loads=0, load_s=0, decode_s=0, predict_s=0,
+                  math_threads=0, class_counts=(9, 0))  # fmt: skip
     with pytest.raises(CaseFailed, match="saw 9 of 10"):
         runner.workload.reference.check_tally(short, runner.workload.datasets[10], 2)
 
