@@ -25,6 +25,7 @@ from udfbench import stats
 from udfbench.environment import PACKAGES
 from udfbench.errors import UserError
 from udfbench.results import (
+    BUSY_FOREIGN_CPU_PCT,
     CASE_KEY,
     RunMeta,
     case_ids,
@@ -131,18 +132,38 @@ def environment_differences(baseline: RunMeta, current: RunMeta) -> list[str]:
 
 
 def samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.DataFrame:
-    """Measured, successful runs; in relative mode, seconds divided by the reference's median."""
+    """Measured, successful runs; in relative mode, seconds divided by the reference's median.
+
+    ``foreign`` is the CPU share other processes took while the run was on; in relative mode the
+    larger of the run's and the reference's median, since a busy reference skews every ratio.
+    """
     measured = measured_runs(results).copy()
     measured["value"] = measured["seconds"]
+    measured["foreign"] = measured["foreign_cpu_pct"].astype(float).fillna(0.0)
     if relative_to is None:
         return measured
     key = case_ids(measured, [c for c in CASE_KEY if c != "strategy"])
     is_ref = measured["strategy"] == relative_to
     if not is_ref.any():
         raise UserError(f"no measured runs of the reference strategy {relative_to!r}", where=where)
-    ref_median = measured[is_ref].groupby(key[is_ref])["value"].median()
-    measured["value"] = measured["value"] / key.map(ref_median)
+    reference = measured[is_ref].groupby(key[is_ref])
+    measured["value"] = measured["value"] / key.map(reference["value"].median())
+    measured["foreign"] = np.maximum(measured["foreign"], key.map(reference["foreign"].median()).fillna(0.0))
     return measured[~is_ref & measured["value"].notna()]
+
+
+def busy_note(a: pd.DataFrame, b: pd.DataFrame) -> str:
+    """Why a case's change cannot be read as the code's, when other processes took the machine."""
+    sides = [
+        (side, float(frame["foreign"].median())) for side, frame in (("baseline", a), ("current run", b))
+    ]
+    busy = [f"{pct:.0f}% in the {side}" for side, pct in sides if pct > BUSY_FOREIGN_CPU_PCT]
+    if not busy:
+        return ""
+    return (
+        f"measured on a busy machine (other processes took {' and '.join(busy)} of the CPU, "
+        f"median; over {BUSY_FOREIGN_CPU_PCT:.0f}% is busy): rerun on a quiet machine"
+    )
 
 
 def decide_case(name: str, measure: str, a: np.ndarray, b: np.ndarray, options: Options) -> Verdict:
@@ -209,16 +230,14 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> Check
     common = sorted(set(a["case"]) & set(b["case"]))
     if not common:
         raise UserError(f"no case in common with the baseline {baseline_dir}", where=str(current_dir))
-    verdicts = [
-        decide_case(
-            name,
-            "time",
-            a.loc[a["case"] == name, "value"].to_numpy(),
-            b.loc[b["case"] == name, "value"].to_numpy(),
-            options,
-        )
-        for name in common
-    ]
+    verdicts = []
+    for name in common:
+        case_a, case_b = a[a["case"] == name], b[b["case"] == name]
+        verdict = decide_case(name, "time", case_a["value"].to_numpy(), case_b["value"].to_numpy(), options)
+        busy = busy_note(case_a, case_b)
+        if busy and verdict.status in {"regression", "improvement"}:
+            verdict.status, verdict.note = "undecided", f"{busy} (looked like an {verdict.status})"
+        verdicts.append(verdict)
     verdicts += _fit_verdicts(a[a["case"].isin(common)], b[b["case"].isin(common)], varying, options)
     return CheckResult(
         current=str(current_dir),

@@ -20,8 +20,6 @@ import psutil
 from udfbench.events import RunListener
 
 MB = 2**20
-# The share of the machine's CPU that other processes may take before a run is called busy.
-BUSY_FOREIGN_CPU_PCT = 10.0
 
 
 def _role(process: psutil.Process, me: int) -> str:

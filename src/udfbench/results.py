@@ -29,6 +29,10 @@ RESULTS_FILE = "results.csv"
 PARITY_FILE = "parity.csv"
 META_FILE = "meta.json"
 
+# A timed run during which other processes took more of the machine's CPU than this is "busy": its
+# time says as much about the neighbours as about the strategy.
+BUSY_FOREIGN_CPU_PCT = 10.0
+
 # What a case is, besides its swept settings (``config.AXES``).
 CASE_FIELDS = ("cluster", "strategy", "size", "input_mode", "sink")
 # The settings that identify a case: two runs are comparable case by case on these columns.
