@@ -3,6 +3,7 @@ strategy, and the eval type Spark builds is the one the results record."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,7 @@ def test_python_pipelined_workers_count_bad_images_or_fail_naming_the_file(
 def test_python_pipelined_splits_rows_evenly_in_order(rows, batch, workers) -> None:
     bounds = chunk_bounds(rows, batch, workers)
     assert bounds[0][0] == 0 and bounds[-1][1] == rows
-    assert all(end == next_start for (_, end), (next_start, _) in zip(bounds, bounds[1:]))
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(bounds))
     sizes = [end - start for start, end in bounds]
     assert max(sizes) <= batch and all(size == sizes[0] for size in sizes[:-1])
     assert len(bounds) >= min(rows, workers)  # every worker has work
