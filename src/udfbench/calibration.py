@@ -30,7 +30,7 @@ from udfbench.model import ModelSpec
 from udfbench.predictor import Predictor
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
-DEFAULT_SECONDS_BUDGET = 6.0
+DEFAULT_SECONDS_BUDGET = 4.0
 # At least this many measured repetitions per process, whatever the budget, so a median means something.
 MIN_REPEATS = 3
 MAX_REPEATS = 50
@@ -244,9 +244,11 @@ def _worker(job: _Job, barrier: Any, finished: Any, results: Any) -> None:
 
 
 def _collect(processes: list[Any], results: Any, timeout_s: float) -> list[dict[str, Any]]:
+    """Every process's report, in process order; raises the first real failure of any of them."""
     reports: dict[int, dict[str, Any]] = {}
+    errors: list[str] = []
     deadline = time.monotonic() + timeout_s
-    while len(reports) < len(processes):
+    while len(reports) + len(errors) < len(processes):
         try:
             index, report = results.get(timeout=0.5)
         except queue.Empty:
@@ -257,8 +259,13 @@ def _collect(processes: list[Any], results: Any, timeout_s: float) -> list[dict[
                 raise CalibrationFailed(f"calibration did not finish within {timeout_s:.0f} s") from None
             continue
         if isinstance(report, str):
-            raise CalibrationFailed(report)
-        reports[index] = report
+            errors.append(report)
+        else:
+            reports[index] = report
+    if errors:  # the others only saw the barrier broken by the one that failed
+        raise CalibrationFailed(
+            next((e for e in errors if not e.startswith("BrokenBarrierError")), errors[0])
+        )
     return [reports[i] for i in sorted(reports)]
 
 
