@@ -10,6 +10,7 @@ from PIL import Image
 
 from udfbench import environment
 from udfbench.calibration import (
+    Calibration,
     CalibrationFailed,
     calibrate,
     count_flops,
@@ -101,6 +102,7 @@ def test_a_calibration_measures_every_batch_size_with_one_process_per_core(tmp_p
     assert result.limit_for(None).images_per_s is None
     assert result.gflop_per_image == count_flops_of(tiny) / 1e9 and result.gflop_per_s > 0
     assert result.repeats >= 3
+    assert Calibration.model_validate_json(result.model_dump_json()) == result  # as meta.json keeps it
 
 
 def count_flops_of(spec) -> int:
