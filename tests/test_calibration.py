@@ -53,6 +53,13 @@ def test_flops_of_a_small_model_are_the_hand_count() -> None:
     assert count_flops(model) == (conv + pool + dense, None)
 
 
+def test_flops_of_the_builtin_cnn_are_what_tensorflows_profiler_counts() -> None:
+    from udfbench.model import build_builtin_cnn
+
+    # TensorFlow's v1 profiler (float_operation) on the traced model at 32x32 gives this figure.
+    assert count_flops(build_builtin_cnn(32, seed=1)) == (10_357_697, None)
+
+
 def test_flops_that_cannot_be_counted_are_none_with_the_reason() -> None:
     import keras
 
