@@ -3,12 +3,17 @@ strategy, and the eval type Spark builds is the one the results record."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import pytest
 from tests.test_runner import make_runner, run_case
 
+from udfbench.dataset import SeedImage
 from udfbench.predictor import Predictor
 from udfbench.strategies import STRATEGY_NAMES, get_strategy
 from udfbench.strategies.base import LocalStrategy, SparkStrategy
+from udfbench.strategies.python_pipelined import chunk_bounds
 
 
 def built_eval_types(df) -> set[int]:
@@ -87,3 +92,42 @@ def test_an_unsupported_strategy_is_recorded_with_its_reason(
     results, parity = run_case(runner, get_strategy("arrow_udf"), spark, small_model, monkeypatch)
     assert [r.status for r in results] == ["unsupported"] and "Spark 4.1" in results[0].error
     assert parity == []
+
+
+@pytest.mark.parametrize("mode", ["skip", "fail"])
+def test_python_pipelined_workers_count_bad_images_or_fail_naming_the_file(
+    tmp_path, seeds, small_model, mode, monkeypatch
+) -> None:
+    broken = tmp_path / "cat.99.jpeg"
+    broken.write_bytes(Path(seeds[0].path).read_bytes()[:300])
+    runner = make_runner(
+        tmp_path, [*seeds, SeedImage(str(broken), "cat")], small_model, size=30, on_bad_image=mode
+    )
+    expected_skips = int((runner.workload.datasets[30]["path"] == str(broken)).sum())
+    assert expected_skips > 0
+    results, _ = run_case(runner, get_strategy("python_pipelined"), None, small_model, monkeypatch)
+    if mode == "skip":
+        assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
+    else:
+        assert [r.status for r in results] == ["failed"] and "cat.99.jpeg" in results[0].error
+    # The workers are fit for the next case, a failed one included.
+    results, _ = run_case(
+        make_runner(tmp_path, seeds, small_model, size=9),
+        get_strategy("python_pipelined"),
+        None,
+        small_model,
+        monkeypatch,
+    )
+    assert all(r.status == "ok" and r.rows == 9 for r in results)
+
+
+@pytest.mark.parametrize(
+    ("rows", "batch", "workers"), [(300, 32, 2), (30, 32, 2), (7, 32, 4), (1, 32, 2), (64, 8, 3)]
+)
+def test_python_pipelined_splits_rows_evenly_in_order(rows, batch, workers) -> None:
+    bounds = chunk_bounds(rows, batch, workers)
+    assert bounds[0][0] == 0 and bounds[-1][1] == rows
+    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(bounds))
+    sizes = [end - start for start, end in bounds]
+    assert max(sizes) <= batch and all(size == sizes[0] for size in sizes[:-1])
+    assert len(bounds) >= min(rows, workers)  # every worker has work

@@ -164,14 +164,62 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _cpu_model() -> str:
+# The vector extensions the math libraries (oneDNN, Eigen, MLAS) pick their kernels by: two machines "of
+# one kind" that differ here run the same model at different speeds.
+VECTOR_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512dq",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",  # Arm: NEON, its dot products, SVE and the matrix-multiply extensions
+    "asimddp",
+    "sve",
+    "sve2",
+    "i8mm",
+    "bf16",
+)
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (Linux); empty elsewhere."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        name, _, value = line.partition(":")
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def _cpu_facts() -> dict[str, object]:
+    """CPU model name, vendor, family, model, stepping and vector flags; None where the OS does not say.
+
+    Values are /proc/cpuinfo's text: x86 fields, or their Arm counterparts (implementer, part, revision).
+    """
+    info = _cpuinfo()
+    listed = info.get("flags", info.get("Features"))
+    flags = set(listed.split()) if listed is not None else None
+    return {
+        "cpu": info.get("model name") or platform.processor() or platform.machine(),
+        "cpu_vendor": info.get("vendor_id", info.get("CPU implementer")),
+        "cpu_family": info.get("cpu family", info.get("CPU architecture")),
+        "cpu_model": info.get("model", info.get("CPU part")),
+        "cpu_stepping": info.get("stepping", info.get("CPU revision")),
+        "cpu_vector_flags": [f for f in VECTOR_FLAGS if f in flags] if flags is not None else None,
+    }
 
 
 def _memory_gib() -> float | None:
@@ -183,7 +231,7 @@ def _memory_gib() -> float | None:
 
 def machine() -> dict[str, object]:
     return {
-        "cpu": _cpu_model(),
+        **_cpu_facts(),
         "cores": os.cpu_count(),
         "memory_gib": _memory_gib(),
         "os": platform.platform(),

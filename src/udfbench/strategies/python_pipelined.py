@@ -1,50 +1,118 @@
-"""``python_pipelined``: no Spark; the single-process ceiling the Spark strategies are measured against.
+"""``python_pipelined``: no Spark; the ceiling the Spark strategies are measured against.
 
-A thread pool decodes the next batches while the model predicts the current one (Pillow releases the
-GIL while decoding and resizing), and TensorFlow uses every core for large batches. Memory stays
-bounded: at most ``PREFETCH`` decoded batches wait at any time.
+It is built the way the machine's limit is computed (``calibration.py``): one single-threaded worker
+process per core (``workers.py``), each decoding and predicting its share of the rows in batches, with
+nothing between the cores to share or wait for. Threads would not do: decoding holds the GIL for part
+of its time, and one TensorFlow pool across all cores pays for synchronisation that separate
+processes never do.
+
+The pool outlives a run, as Spark's Python workers do: its first (warmup) run pays for starting the
+processes and loading the model, the measured runs do not. Workers read their own images (paths, or
+the files' bytes in ``bytes`` mode), so only paths and predictions cross between processes, and each
+returns its tally increment for the driver to add. Results come back in row order.
 """
 
 from __future__ import annotations
 
-import os
-from collections import deque
+import atexit
+import math
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from multiprocessing.pool import Pool
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from udfbench.predictor import Predictor
+from udfbench.predictor import LocalTally, Predictor, tally_width
 from udfbench.strategies.base import LocalStrategy, chunk_sources
+from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
-PREFETCH = 2
-# The ceiling predicts in large batches whatever the configured batch size, as a tuned job would.
-MIN_BATCH = 64
+# A single-threaded predict costs the same per image from about 16 images per batch up (measured with
+# ``calibration.calibrate`` on the built-in CNN), so the ceiling never predicts in smaller batches.
+MIN_BATCH = 32
+
+# In each worker process: the model load's tally, handed back with the worker's first result.
+_STARTUP: np.ndarray | None = None
+
+
+def _start_worker(predictor: Predictor) -> None:
+    global _STARTUP
+    tally = LocalTally(tally_width(predictor.n_classes))
+    predictor.with_tally(tally).model()
+    _STARTUP = tally.value
+
+
+def _predict_chunk(
+    predictor: Predictor, chunk: pd.DataFrame, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    global _STARTUP
+    tally = LocalTally(tally_width(predictor.n_classes))
+    if _STARTUP is not None:
+        tally.add(_STARTUP)
+        _STARTUP = None
+    labels, scores = predictor.with_tally(tally).predict(chunk_sources(chunk, source))
+    return labels, scores, tally.value
+
+
+def chunk_bounds(rows: int, batch: int, workers: int) -> list[tuple[int, int]]:
+    """Equal chunks of at most ``batch`` rows, about a multiple of ``workers``: no core idles at the end."""
+    chunks = math.ceil(max(1, math.ceil(rows / batch)) / workers) * workers
+    size = max(1, math.ceil(rows / chunks))
+    return [(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 class PythonPipelined(LocalStrategy):
     name = "python_pipelined"
     eval_type = "none"
 
-    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
-        batch = max(predictor.batch_size, MIN_BATCH)
-        chunks = [rows.iloc[start : start + batch] for start in range(0, len(rows), batch)]
-        # The feeder thread hands each batch to the pool's map, so decoding a batch is itself parallel.
-        cores = os.cpu_count() or 2
-        with ThreadPoolExecutor(max_workers=cores) as pool, ThreadPoolExecutor(max_workers=1) as feeder:
-            pending: deque = deque()
-            for chunk in chunks:
-                decoding = feeder.submit(predictor.decode, chunk_sources(chunk, source), pool.map)
-                pending.append((chunk, decoding))
-                if len(pending) > PREFETCH:
-                    yield self._finish(predictor, *pending.popleft())
-            while pending:
-                yield self._finish(predictor, *pending.popleft())
+    def __init__(self) -> None:
+        self._pool: Pool | None = None
+        self._pool_key: tuple[str, int] | None = None
+        # Before interpreter shutdown tears down what a pool needs to stop cleanly.
+        atexit.register(self.close)
 
-    @staticmethod
-    def _finish(predictor: Predictor, chunk: pd.DataFrame, decoding) -> pd.DataFrame:
-        labels, scores = predictor.infer(decoding.result())
-        return chunk.assign(label=labels, score=scores)
+    def _workers(self, predictor: Predictor, processes: int) -> Pool:
+        """The pool for this model, started on first use (each worker loads the model once)."""
+        key = (predictor.digest, processes)
+        if self._pool is None or self._pool_key != key:
+            self.close()
+            with single_threaded_children():
+                self._pool = spawn_context().Pool(processes, _start_worker, (predictor,))
+            self._pool_key = key
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool, self._pool_key = None, None
+
+    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
+        processes = usable_cores()
+        batch = max(predictor.batch_size, MIN_BATCH)
+        single = replace(predictor, batch_size=batch, threads=1, tally=None)
+        pool = self._workers(single, processes)
+        task = replace(single, model_data=None)  # the workers hold the model: ship only the settings
+        bounds = chunk_bounds(len(rows), batch, processes)
+        chunks = [rows.iloc[start:end] for start, end in bounds]
+        done = False
+        try:
+            answers: Iterator[Any] = pool.imap(
+                _star_predict, [(task, chunk[["path"]], source) for chunk in chunks]
+            )
+            for chunk, (labels, scores, tally) in zip(chunks, answers, strict=True):
+                if predictor.tally is not None:
+                    predictor.tally.add(tally)
+                yield chunk.assign(label=labels, score=scores)
+            done = True
+        finally:
+            if not done:  # a failed or abandoned run must not leave work queued for the next one
+                self.close()
+
+
+def _star_predict(args: tuple[Predictor, pd.DataFrame, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _predict_chunk(*args)
 
 
 STRATEGY = PythonPipelined()
