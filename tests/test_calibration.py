@@ -13,7 +13,7 @@ from udfbench.calibration import (
     Calibration,
     CalibrationFailed,
     calibrate,
-    count_flops,
+    count_keras_flops,
     limit_images_per_s,
     seed_weights,
 )
@@ -50,23 +50,23 @@ def test_flops_of_a_small_model_are_the_hand_count() -> None:
     conv = 2 * (6 * 6 * 4) * (3 * 3 * 3) + 6 * 6 * 4
     pool = 3 * 3 * 4 * (2 * 2)
     dense = 2 * 2 * 36 + 2
-    assert count_flops(model) == (conv + pool + dense, None)
+    assert count_keras_flops(model) == (conv + pool + dense, None)
 
 
 def test_flops_of_the_builtin_cnn_are_what_tensorflows_profiler_counts() -> None:
     from udfbench.model import build_builtin_cnn
 
     # TensorFlow's v1 profiler (float_operation) on the traced model at 32x32 gives this figure.
-    assert count_flops(build_builtin_cnn(32, seed=1)) == (10_357_697, None)
+    assert count_keras_flops(build_builtin_cnn(32, seed=1)) == (10_357_697, None)
 
 
 def test_flops_that_cannot_be_counted_are_none_with_the_reason() -> None:
     import keras
 
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2DTranspose(2, 3, name="up")])
-    flops, reason = count_flops(model)
+    flops, reason = count_keras_flops(model)
     assert flops is None and "'up'" in reason and "Conv2DTranspose" in reason
-    flops, reason = count_flops(object())
+    flops, reason = count_keras_flops(object())
     assert flops is None and "Keras" in reason
 
 
@@ -113,9 +113,9 @@ def test_a_calibration_measures_every_batch_size_with_one_process_per_core(tmp_p
 
 
 def count_flops_of(spec) -> int:
-    from udfbench.model import load_model_bytes
+    from udfbench.runtimes import get_runtime
 
-    return count_flops(load_model_bytes(spec.data, spec.suffix)).flops
+    return get_runtime(spec.runtime).load(spec.data, spec.suffix, None).count_flops().flops
 
 
 def test_an_unreadable_seed_fails_a_calibration_that_may_not_skip(tmp_path, tiny) -> None:

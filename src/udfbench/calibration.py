@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from udfbench.dataset import SeedImage
 from udfbench.model import ModelSpec
 from udfbench.predictor import Predictor
+from udfbench.runtimes.base import FlopCount
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
 DEFAULT_SECONDS_BUDGET = 4.0
@@ -87,11 +88,6 @@ def limit_images_per_s(
 
 
 # -- FLOPs ------------------------------------------------------------------------------------
-
-
-class FlopCount(NamedTuple):
-    flops: int | None  # per image
-    reason: str | None  # why there is no figure
 
 
 def _elements(shape: Sequence[int | None]) -> int:
@@ -159,7 +155,7 @@ _LAYER_FLOPS = {
 }  # fmt: skip
 
 
-def count_flops(model: Any) -> FlopCount:
+def count_keras_flops(model: Any) -> FlopCount:
     """FLOPs per image of a Keras model, counted from its layers' shapes; None with the reason otherwise."""
     keras = sys.modules.get("keras")  # a model that is a Keras model has imported keras
     if keras is None or not isinstance(model, keras.Model):
@@ -167,7 +163,7 @@ def count_flops(model: Any) -> FlopCount:
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):  # a nested model counts as its layers
-            inner = count_flops(layer)
+            inner = count_keras_flops(layer)
             if inner.flops is None:
                 return inner
             total += inner.flops
@@ -203,7 +199,7 @@ def _measure(job: _Job, barrier: Any, finished: Any) -> dict[str, Any]:
     """One process's samples; runs in a spawned, single-threaded process."""
     predictor = job.predictor
     model = predictor.model()
-    flops = count_flops(model) if job.index == 0 else None
+    flops = model.count_flops() if job.index == 0 else None
     usable = [path for path in job.paths if predictor.decode([path]).good.all()]
     report: dict[str, Any] = {"usable": usable, "flops": flops, "decode": {}, "predict": {}, "repeats": 0}
     if not usable:  # every process sees the same files, so none of them waits at the barrier

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 
@@ -53,6 +53,15 @@ class LoadedModel(ABC):
     @abstractmethod
     def count_parameters(self) -> int:
         """Trainable and frozen weights together, for the report (the driver asks once)."""
+
+    def count_flops(self) -> FlopCount:
+        """FLOPs per image, for the calibration's GFLOP/s; a runtime that cannot count says why."""
+        return FlopCount(None, f"udfbench counts FLOPs of Keras models only, not of {type(self).__name__}")
+
+
+class FlopCount(NamedTuple):
+    flops: int | None
+    reason: str | None  # why the FLOPs are unknown
 
 
 class Runtime(ABC):

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from udfbench.runtimes.base import Dim, LoadedModel, ModelError, Runtime
+from udfbench.runtimes.base import Dim, FlopCount, LoadedModel, ModelError, Runtime
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -62,6 +62,11 @@ class KerasModel(LoadedModel):
 
     def count_parameters(self) -> int:
         return int(self._model.count_params())
+
+    def count_flops(self) -> FlopCount:
+        from udfbench.calibration import count_keras_flops
+
+        return count_keras_flops(self._model)
 
 
 class KerasRuntime(Runtime):
