@@ -9,17 +9,12 @@ import pytest
 from PIL import Image
 
 from udfbench import environment
-from udfbench.calibration import (
-    Calibration,
-    CalibrationFailed,
-    calibrate,
-    count_keras_flops,
-    limit_images_per_s,
-    seed_weights,
-)
+from udfbench.calibration import CalibrationFailed, calibrate, count_keras_flops, seed_weights
 from udfbench.config import ModelConfig
 from udfbench.dataset import SeedImage
+from udfbench.limits import limit_images_per_s
 from udfbench.model import ModelSpec
+from udfbench.results import Calibration
 
 
 def test_the_limit_is_cores_over_decode_plus_the_fastest_predict() -> None:

@@ -20,14 +20,15 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
 from udfbench.dataset import SeedImage
+from udfbench.limits import limit_images_per_s
 from udfbench.model import ModelSpec
 from udfbench.predictor import Predictor
+from udfbench.results import Calibration
 from udfbench.runtimes.base import FlopCount
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
@@ -41,50 +42,6 @@ START_TIMEOUT_S = 300.0
 
 class CalibrationFailed(RuntimeError):
     """A calibration process failed (an unreadable seed image without ``skip_bad``, a crash)."""
-
-
-class Calibration(BaseModel):
-    """The machine's physical limit for this model and these seeds; goes into meta.json as ``calibration``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    decode_ms: float  # decode+resize per image, weighted as the datasets draw the seeds
-    predict_ms: dict[int, float]  # predict per image, by batch size (always includes 1)
-    best_batch_size: int
-    gflop_per_image: float | None
-    gflop_per_s: float | None  # achieved by one process (one core) at the best batch size
-    flops_unknown_reason: str | None
-    cores: int | None  # the cores the limit is for
-    limit_images_per_s: float | None
-    limit_unknown_reason: str | None
-    processes: int  # single-threaded processes that measured at once
-    repeats: int  # measured repetitions per process (the fewest any process made)
-    images_used: int  # distinct seed images measured
-    images_skipped: int  # distinct seed images that could not be read
-    seconds: float  # wall time of the whole calibration, process start included
-
-    def limit_for(self, cores: int | None) -> Limit:
-        """The limit for another number of cores (a cluster's executors), from the same measurements."""
-        return limit_images_per_s(cores, self.decode_ms, self.predict_ms)
-
-
-class Limit(NamedTuple):
-    images_per_s: float | None
-    reason: str | None  # why there is no figure
-
-
-def limit_images_per_s(
-    cores: int | None, decode_ms: float, predict_ms_by_batch: Mapping[int, float]
-) -> Limit:
-    """Images per second when each of ``cores`` decodes and predicts at the best batch size, nothing else.
-
-    ``cores`` is what the cluster's executors may use; unknown cores give no figure, with the reason.
-    """
-    if cores is None:
-        return Limit(None, "the cores the executors may use are unknown")
-    if cores < 1 or not predict_ms_by_batch:
-        raise ValueError(f"need at least one core and one batch size, got {cores} and {predict_ms_by_batch}")
-    return Limit(cores * 1000.0 / (decode_ms + min(predict_ms_by_batch.values())), None)
 
 
 # -- FLOPs ------------------------------------------------------------------------------------

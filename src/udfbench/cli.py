@@ -74,6 +74,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="run even if the estimate exceeds budget_minutes"
     )
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip measuring the machine's limit (seconds) before the run; fractions of it stay empty",
+    )
 
 
 def _planned(args: argparse.Namespace):
@@ -132,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 run_dir,
                 Listeners(ResourceSampler(), ResultsWriter(run_dir), progress),
                 STOP_REQUESTED,
+                calibrate_first=not args.no_calibrate,
             )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED

@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from udfbench import environment
-from udfbench.config import BenchConfig
+from udfbench.calibration import CalibrationFailed, calibrate, seed_weights
+from udfbench.config import BenchConfig, axes_grid
 from udfbench.errors import UserError, short_error
 from udfbench.events import RunListener
+from udfbench.planning import cluster_cores
 from udfbench.results import RunMeta
 from udfbench.runner import Runner
-from udfbench.workload import prepare_workload
+from udfbench.workers import usable_cores
+from udfbench.workload import Workload, prepare_workload
 
 
 def new_run_dir(config: BenchConfig, out: Path | None) -> Path:
@@ -49,8 +52,39 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def calibrate_run(config: BenchConfig, workload: Workload, meta: RunMeta) -> None:
+    """The machine's limit for this model and these seeds, and each cluster's share of it, into ``meta``.
+
+    A calibration that cannot run (no readable seed image) leaves the limit unknown, with the reason,
+    and the run goes on: its timings do not depend on it.
+    """
+    machine_cores = usable_cores()
+    largest = workload.datasets[max(workload.datasets)]
+    try:
+        meta.calibration = calibrate(
+            workload.spec,
+            workload.seeds,
+            seed_weights(workload.seeds, largest),
+            sorted({axes.batch_size for axes in axes_grid(config)}),
+            cores=machine_cores,
+            skip_bad=workload.skip_bad,
+        )
+    except CalibrationFailed as err:
+        meta.calibration_error = str(err)
+        return
+    meta.limits = {
+        cluster.name: meta.calibration.limit_for(cluster_cores(cluster, config.spark, machine_cores))
+        for cluster in config.cluster_list()
+    }
+
+
 def run_benchmark(
-    config: BenchConfig, config_path: Path, run_dir: Path, listener: RunListener, stop: threading.Event
+    config: BenchConfig,
+    config_path: Path,
+    run_dir: Path,
+    listener: RunListener,
+    stop: threading.Event,
+    calibrate_first: bool = True,
 ) -> RunMeta:
     """Measure everything the config asks for into ``run_dir``; the meta says how it ended."""
     shutil.copyfile(config_path, run_dir / "config.yaml")
@@ -78,6 +112,9 @@ def run_benchmark(
             "classes": list(workload.spec.classes),
         }
         meta.setup_seconds["driver"] = setup
+        if calibrate_first:
+            listener.stage("calibrating: decode and predict on every core at once")
+            calibrate_run(config, workload, meta)
         listener.meta_changed(meta)
         Runner(config, workload, run_dir, listener, stop).run(meta)
         meta.status = "interrupted" if stop.is_set() else "complete"

@@ -7,9 +7,10 @@ runner all plan from the same place.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
-from udfbench.config import Axes, BenchConfig, ClusterConfig, axes_grid
+from udfbench.config import Axes, BenchConfig, ClusterConfig, SparkConfig, axes_grid
 
 # A Spark session and its first Python workers with TensorFlow take about this long on 2 cores.
 SESSION_START_S = 10.0
@@ -87,3 +88,24 @@ def estimate_seconds(config: BenchConfig) -> float:
     parity = min(c.dataset.sizes) * per_row
     per_strategy = len(axes_grid(c)) * runs_per_case(c) * per_run + parity + SESSION_START_S
     return 30 + len(c.cluster_list()) * len(c.strategies) * per_strategy
+
+
+def cluster_cores(cluster: ClusterConfig, spark: SparkConfig, machine_cores: int) -> int | None:
+    """The cores a cluster's executors may use, from the config alone; None when it cannot say.
+
+    Local mode: the N of ``local[N]`` (``*``: the machine); a standalone cluster udfbench starts: its
+    workers' cores; an external cluster: executor instances x executor cores when both are set.
+    """
+    if cluster.kind == "standalone":
+        return cluster.workers * cluster.worker_cores
+    if cluster.kind == "local":
+        if cluster.cores:
+            return cluster.cores
+        match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", cluster.master_url())
+        if match is None:
+            return None
+        count = match.group(1)
+        return machine_cores if count == "*" else int(count or 1)
+    if spark.executor_instances and spark.executor_cores:
+        return spark.executor_instances * spark.executor_cores
+    return None

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from udfbench.config import AXES, UNSET_AXES, BenchConfig
 from udfbench.errors import UserError
 from udfbench.events import RunListener
+from udfbench.limits import Limit, limit_images_per_s
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.csv"
@@ -104,6 +105,31 @@ class ParityRow(_Row):
     detail: str = ""
 
 
+class Calibration(BaseModel):
+    """The machine's physical limit for this model and these seeds; goes into meta.json as ``calibration``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decode_ms: float  # decode+resize per image, weighted as the datasets draw the seeds
+    predict_ms: dict[int, float]  # predict per image, by batch size (always includes 1)
+    best_batch_size: int
+    gflop_per_image: float | None
+    gflop_per_s: float | None  # achieved by one process (one core) at the best batch size
+    flops_unknown_reason: str | None
+    cores: int | None  # the cores the limit is for
+    limit_images_per_s: float | None
+    limit_unknown_reason: str | None
+    processes: int  # single-threaded processes that measured at once
+    repeats: int  # measured repetitions per process (the fewest any process made)
+    images_used: int  # distinct seed images measured
+    images_skipped: int  # distinct seed images that could not be read
+    seconds: float  # wall time of the whole calibration, process start included
+
+    def limit_for(self, cores: int | None) -> Limit:
+        """The limit for another number of cores (a cluster's executors), from the same measurements."""
+        return limit_images_per_s(cores, self.decode_ms, self.predict_ms)
+
+
 class RunMeta(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -121,6 +147,11 @@ class RunMeta(BaseModel):
     machine: dict[str, Any] = {}
     git_commit: str | None = None
     spark_conf: dict[str, dict[str, str]] = {}
+    # The driver machine's limit for this model and seeds (None: not calibrated, with --no-calibrate).
+    calibration: Calibration | None = None
+    calibration_error: str | None = None
+    # Per cluster: the cores its executors may use and the limit for them (None with a reason).
+    limits: dict[str, Limit] = {}
     setup_seconds: dict[str, dict[str, float]] = {}
     error: str | None = None
 

@@ -7,14 +7,16 @@ the cost model is a straight line through the sizes: ``seconds = fixed_s + per_r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from udfbench.results import CASE_KEY, case_ids, measured_runs
+from udfbench.limits import IMPLAUSIBLE_FRACTION
+from udfbench.results import BUSY_FOREIGN_CPU_PCT, CASE_KEY, case_ids, measured_runs
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,10 @@ def _speed_against(table: pd.DataFrame, key: list[str], reference: str) -> pd.Se
 
 
 def case_summaries(
-    results: pd.DataFrame, reference: str = "python", ceiling: str = "python_pipelined"
+    results: pd.DataFrame,
+    reference: str = "python",
+    ceiling: str = "python_pipelined",
+    limits: Mapping[str, float | None] | None = None,
 ) -> pd.DataFrame:
     """One row per case: count, min, median, mean, std, IQR, images/s, cold start, relative speed.
 
@@ -103,6 +108,12 @@ def case_summaries(
     includes starting Python workers and loading the model. ``load_s``, ``decode_s`` and
     ``predict_s`` are medians over measured runs of the worker-side time (summed over workers),
     ``cold_load_s``, ``cold_decode_s`` and ``cold_predict_s`` the same in the first warmup run.
+
+    Against the machine: ``fraction_of_limit`` is images/s over the cluster's limit in ``limits``
+    (``implausible`` above ``IMPLAUSIBLE_FRACTION``); ``busy_runs`` counts measured runs during which
+    other processes took more than ``BUSY_FOREIGN_CPU_PCT`` of the CPU; ``oversubscribed`` says that
+    Python workers times their math threads passed the cores; peak memory columns are the largest
+    over the measured runs.
     """
     key = _group_key(results, CASE_KEY)
     rows = []
@@ -120,6 +131,7 @@ def case_summaries(
         for part in ("load_s", "decode_s", "predict_s"):
             row[f"cold_{part}"] = float(first_warmup[part].iloc[0]) if len(warm) else np.nan
         row["slots"] = int(group["slots"].iloc[0])
+        row.update(_resources(measured))
         for part in ("load_s", "decode_s", "predict_s"):
             row[part] = float(measured[part].median()) if len(measured) else np.nan
         if len(measured):
@@ -138,7 +150,31 @@ def case_summaries(
         return table
     table["relative"] = _speed_against(table, key, reference)
     table["of_ceiling"] = _speed_against(table, key, ceiling)
+    limit = table["cluster"].map(dict(limits or {})).astype(float)
+    table["limit_images_per_s"] = limit
+    table["fraction_of_limit"] = table["images_per_s"] / limit
+    table["implausible"] = table["fraction_of_limit"] > IMPLAUSIBLE_FRACTION
     return table
+
+
+def _resources(measured: pd.DataFrame) -> dict[str, Any]:
+    """Memory, threads and neighbours over a case's measured runs (empty where nothing was read)."""
+
+    def largest(column: str) -> float:
+        values = measured[column].astype(float) if column in measured else pd.Series(dtype=float)
+        return float(values.max()) if values.notna().any() else np.nan
+
+    foreign = measured["foreign_cpu_pct"].astype(float) if "foreign_cpu_pct" in measured else pd.Series()
+    return {
+        "driver_peak_rss_mb": largest("driver_peak_rss_mb"),
+        "worker_peak_rss_mb": largest("worker_peak_rss_mb"),
+        "executor_peak_rss_mb": largest("executor_peak_rss_mb"),
+        "python_workers": largest("python_workers"),
+        "worker_threads": largest("worker_threads"),
+        "oversubscribed": bool(measured.get("oversubscribed", pd.Series(dtype=object)).fillna(False).any()),
+        "foreign_cpu_pct": float(foreign.median()) if foreign.notna().any() else np.nan,
+        "busy_runs": int((foreign > BUSY_FOREIGN_CPU_PCT).sum()),
+    }
 
 
 def cost_fits(results: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,8 @@ def build_report(run_dir: Path, print_to_terminal: bool = False) -> Path:
     meta = read_meta(run_dir)
     results = read_results(run_dir)
     parity = read_parity(run_dir)
-    summary = case_summaries(results)
+    limits = {name: limit.images_per_s for name, limit in meta.limits.items()}
+    summary = case_summaries(results, limits=limits)
     fits = cost_fits(results)
     summary.to_csv(run_dir / "summary.csv", index=False)
     fits.to_csv(run_dir / "fits.csv", index=False)
