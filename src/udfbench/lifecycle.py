@@ -14,6 +14,7 @@ from pathlib import Path
 
 from udfbench import environment
 from udfbench.config import BenchConfig
+from udfbench.dataset import seeds_digest
 from udfbench.errors import UserError, short_error
 from udfbench.events import RunListener
 from udfbench.results import RunMeta
@@ -77,6 +78,7 @@ def run_benchmark(
             "output": workload.spec.output,
             "classes": list(workload.spec.classes),
         }
+        meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(workload.seeds)}
         meta.setup_seconds["driver"] = setup
         listener.meta_changed(meta)
         Runner(config, workload, run_dir, listener, stop).run(meta)

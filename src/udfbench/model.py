@@ -35,10 +35,22 @@ class ModelSpec:
     output: Output
     classes: tuple[str, ...]
     parameters: int
+    # What the model computes (see ``model_digest``): equal for equal models, whenever they were saved.
+    digest: str
 
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()[:16]
+
+def model_digest(model: Any) -> str:
+    """A digest of the layers and weights: what the model computes, not how its file was saved.
+
+    The saved bytes differ on every save (Keras writes the save date, h5 writes timestamps), so they
+    cannot tell whether two runs measured the same model; the layer types and weight values can.
+    """
+    digest = hashlib.sha256()
+    digest.update(repr([type(layer).__name__ for layer in model.layers]).encode())
+    for weights in model.get_weights():
+        digest.update(repr(weights.shape).encode())
+        digest.update(weights.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def build_builtin_cnn(image_size: int, seed: int) -> Any:
@@ -128,5 +140,6 @@ def prepare_model(config: ModelConfig, seed: int, config_path: str) -> tuple[Mod
         output=_output_kind(model, list(config.classes), f"{config_path}: model.classes"),
         classes=tuple(config.classes),
         parameters=int(model.count_params()),
+        digest=model_digest(model),
     )
     return spec, time.perf_counter() - started

@@ -104,6 +104,8 @@ class RunMeta(BaseModel):
     # Read back through the config models: config.py stays the one place that knows the format.
     config: BenchConfig
     model: dict[str, Any] = {}
+    # How many seed images and a digest of their bytes (``dataset.seeds_digest``); absent in older runs.
+    seed_images: dict[str, Any] = {}
     versions: dict[str, str] = {}
     machine: dict[str, Any] = {}
     git_commit: str | None = None
