@@ -230,6 +230,23 @@ def measured_runs(results: pd.DataFrame) -> pd.DataFrame:
     return ok.astype({"seconds": float})
 
 
+# What starts a fresh session (fresh Python workers, or for a driver loop an empty model cache).
+SESSION_KEY = ("cluster", "strategy", "task_cpus", "threads")
+
+
+def cold_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The cold start of each session: its first timed run, when that is a successful warmup.
+
+    A session starts with fresh Python workers that import TensorFlow and load the model; only the
+    first warmup run of its first case pays that. Later cases' warmups are warm, so they are not
+    cold starts. ``results`` must be in the order the runs were made (as results.csv is).
+    """
+    if results.empty:
+        return results
+    first = results.groupby(case_ids(results, SESSION_KEY), sort=False).head(1)
+    return first[first["warmup"].astype(bool) & (first["status"] == "ok")].astype({"seconds": float})
+
+
 def setting_text(value: Any) -> str:
     """A setting as text that matches across files: unset is "default", 8.0 (pandas' int-with-NaN) is 8."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
