@@ -60,7 +60,7 @@ def test_user_model_input_size_and_classes_are_read_from_the_model(tmp_path: Pat
 def test_a_file_that_is_not_a_model_is_one_clear_error(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.keras"
     bogus.write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="cannot load") as caught:
+    with pytest.raises(UserError, match="not a Keras model: a .keras model is a zip archive") as caught:
         prepare_model(ModelConfig(path=str(bogus)), seed=0, config_path="x.yaml")
     assert "model.path" in str(caught.value)
 

@@ -77,19 +77,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _planned(args: argparse.Namespace):
-    """The config with its overrides, refused when its estimate is over budget (unless forced)."""
+    """The config with its overrides, after every check a run makes before it starts Spark
+    (``preflight``): what ``validate`` accepts, ``run`` runs."""
     from udfbench.config import load_config
-    from udfbench.planning import estimate_seconds
+    from udfbench.preflight import preflight
 
     config = load_config(args.config, _overrides(args))
-    estimate = estimate_seconds(config)
-    if estimate > config.budget_minutes * 60 and not getattr(args, "force", False):
-        raise UserError(
-            f"estimated {estimate / 60:.0f} minutes, over the budget of {config.budget_minutes:g}; "
-            "raise budget_minutes, shrink the sweep, or pass --force",
-            where=f"{args.config}: budget_minutes",
-        )
-    return config, estimate
+    return config, preflight(config, args.config, force=getattr(args, "force", False))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -104,7 +98,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from udfbench.environment import check_java
     from udfbench.events import Listeners
     from udfbench.lifecycle import new_run_dir, run_benchmark
     from udfbench.planning import total_runs
@@ -113,7 +106,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.results import ResultsWriter
 
     config, _ = _planned(args)
-    check_java()
     run_dir = new_run_dir(config, args.out)
     status = EXIT_OK
     meta = None

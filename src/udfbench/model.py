@@ -127,6 +127,11 @@ def prepare_model(config: ModelConfig, seed: int, config_path: str) -> tuple[Mod
         where = f"{config_path}: model.path"
         path = Path(config.path)
         data, suffix, name = path.read_bytes(), path.suffix, path.name
+        # Keras' own message for a file of the wrong kind names a temporary copy: "File not found".
+        signature = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n"}[suffix]
+        if not data.startswith(signature):
+            kind = "a zip archive" if suffix == ".keras" else "an HDF5 file"
+            raise UserError(f"{path} is not a Keras model: a {suffix} model is {kind}", where)
         try:
             model = load_model_bytes(data, suffix)
         except Exception as err:  # Keras raises many types for a file it cannot read
