@@ -201,3 +201,26 @@ def test_validate_refuses_what_run_refuses(tmp_path: Path, verb: str, problem: s
     errors = [line for line in result.stderr.splitlines() if line.startswith("udfbench")]
     assert len(errors) == 1 and words in errors[0], result.stderr
     assert not out.exists()  # refused before anything was written or started
+
+
+@pytest.mark.slow
+def test_interrupted_before_the_first_timed_run_exits_130_with_a_report(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "meta.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # during setup: seeds, model, reference
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert len(pd.read_csv(out / "results.csv")) == 0
+    assert json.loads((out / "meta.json").read_text())["status"] == "interrupted"
+    assert "No case finished" in (out / "report.html").read_text()

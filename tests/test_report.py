@@ -88,3 +88,16 @@ def test_skipped_images_show_in_the_summary_csv_report_and_terminal(tmp_path: Pa
     results = read_results(run)
     print_summary(case_summaries(results), cost_fits(results), console)
     assert "skipped" in console.export_text()
+
+
+def test_a_run_that_failed_before_its_first_timed_run_still_gets_a_report(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    meta = RunMeta(run_id="r", name="t", status="failed", started_at="t", config_file="b.yaml",
+                   config=bench_config(), error="seed folder vanished")  # fmt: skip
+    write_meta(run, meta)
+    CsvAppender(run / RESULTS_FILE, ResultRow).close()
+    html = build_report(run).read_text()
+    assert "did not complete (failed: seed folder vanished)" in html
+    assert "No case finished" in html and "no timed run finished" in html
+    assert (run / "summary.csv").exists()
