@@ -107,6 +107,9 @@ def render_comparison(comparison: Comparison) -> str:
     cases: dict[str, dict[str, dict[str, Any]]] = {}
     for row in comparison.table.to_dict("records"):
         cases.setdefault(row["case"], {})[row["column"]] = row
+    costs: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in comparison.costs.to_dict("records"):
+        costs.setdefault(row["case"], {})[row["column"]] = row
     return (
         _environment()
         .get_template("compare.html.j2")
@@ -115,6 +118,8 @@ def render_comparison(comparison: Comparison) -> str:
             cases=cases,
             only_in_some=comparison.only_in_some,
             differences=comparison.differences,
+            costs=costs,
+            no_common_size=comparison.table.empty,
             figures=shown,
         )
     )
