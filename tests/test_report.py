@@ -101,3 +101,17 @@ def test_a_run_that_failed_before_its_first_timed_run_still_gets_a_report(tmp_pa
     assert "did not complete (failed: seed folder vanished)" in html
     assert "No case finished" in html and "no timed run finished" in html
     assert (run / "summary.csv").exists()
+
+
+def test_a_strategy_has_one_colour_in_every_plot() -> None:
+    from udfbench.report.plots import series, strategy_color
+
+    frame = pd.DataFrame({"strategy": ["python", "udf", "udf"], "size": [1, 1, 2], "cluster": "local"})
+    with_python = {label: style["color"] for label, _, style in series(frame)}
+    udf_alone = {label: style["color"] for label, _, style in series(frame[frame["strategy"] == "udf"])}
+    assert with_python["udf"] == udf_alone["udf"] == strategy_color("udf") != with_python["python"]
+    # Variants of one strategy (here two clusters) share its colour and differ in line style.
+    two = pd.concat([frame.assign(cluster="a"), frame.assign(cluster="b")])
+    styles = {label: style for label, _, style in series(two)}
+    assert styles["udf, cluster=a"]["color"] == styles["udf, cluster=b"]["color"]
+    assert styles["udf, cluster=a"]["linestyle"] != styles["udf, cluster=b"]["linestyle"]
