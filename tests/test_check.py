@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -18,19 +19,20 @@ VERSIONS = {"python": "3.11.7", "pyspark": "4.3.0", "pyarrow": "26.0.1", "java":
 
 
 def write_run(
-    folder: Path, seconds: dict[tuple[str, int], list[float]], versions: dict | None = None
+    folder: Path, seconds: dict[tuple[str, int], list[float]], versions: dict | None = None, **meta_fields
 ) -> Path:
     """A run folder whose measured runs of (strategy, size) took exactly ``seconds``."""
     folder.mkdir(parents=True)
-    meta = RunMeta(
-        run_id=folder.name,
-        name="t",
-        status="complete",
-        started_at="t",
-        config_file="b.yaml",
-        config=bench_config(spark={"master": "local[2]"}),
-        versions=versions or VERSIONS,
-    )
+    values = {
+        "run_id": folder.name,
+        "name": "t",
+        "status": "complete",
+        "started_at": "t",
+        "config_file": "b.yaml",
+        "config": bench_config(spark={"master": "local[2]"}),
+        "versions": versions or VERSIONS,
+    }
+    meta = RunMeta(**(values | meta_fields))
     write_meta(folder, meta)
     out = CsvAppender(folder / RESULTS_FILE, ResultRow)
     for (strategy, size), values in seconds.items():
@@ -120,6 +122,46 @@ def test_different_versions_are_an_error_unless_allowed(tmp_path) -> None:
         check_runs(b, a, Options())
     result = check_runs(b, a, Options(allow_different_env=True))
     assert result.exit_status() == 0 and any("pyspark" in d for d in result.differences)
+
+
+WORK = {
+    "model": {"name": "builtin_cnn", "digest": "aaaa"},
+    "seed_images": {"count": 6, "digest": "s1"},
+}
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"model": {"name": "other.keras", "digest": "bbbb"}}, "model: builtin_cnn (digest aaaa)"),
+        ({"seed_images": {"count": 4, "digest": "s2"}}, "seed images: 6 images (digest s1)"),
+        (
+            {"config": bench_config(spark={"master": "local[2]"}, dataset={"sizes": [10], "seed": 7})},
+            "dataset.seed: 42 in the baseline, 7 now",
+        ),
+        (
+            {
+                "config": bench_config(
+                    spark={"master": "local[2]"}, dataset={"sizes": [10], "input_mode": "bytes"}
+                )
+            },
+            "dataset.input_mode: path in the baseline, bytes now",
+        ),
+    ],
+    ids=["model", "seed images", "draw seed", "input mode"],
+)
+def test_other_work_is_an_error_unless_allowed(tmp_path, changed: dict, message: str) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1), **WORK)
+    b = write_run(tmp_path / "b", timings(BASE, seed=2), **(WORK | changed))
+    with pytest.raises(UserError, match=re.escape(message)):
+        check_runs(b, a, Options())
+    assert any(message in d for d in check_runs(b, a, Options(allow_different_env=True)).differences)
+
+
+def test_a_baseline_without_a_seed_digest_still_reads(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1), model=WORK["model"])  # an older meta.json
+    b = write_run(tmp_path / "b", timings(BASE, seed=2), **WORK)
+    assert check_runs(b, a, Options()).differences == []
 
 
 def test_partial_overlap_is_compared_where_it_overlaps(tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -154,3 +155,72 @@ def test_swept_settings_become_cases_with_their_own_plots(tmp_path: Path) -> Non
         assert f"Throughput against {axis}" in html
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["spark_conf"]["local"]["spark.executorEnv.OMP_NUM_THREADS"] == "1"
+
+
+def _busy_port_config(tmp_path: Path) -> tuple[Path, socket.socket]:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    cluster = f"    clusters: [{{name: sa, kind: standalone, master_port: {port}}}]\n"
+    return write_config(tmp_path, TINY + cluster), holder
+
+
+PREFLIGHT = {
+    "over budget": (lambda tmp: TINY.replace("[6, 12]", "[1000, 2000]") + "    budget_minutes: 1\n",
+                    "budget_minutes", {}),
+    "empty seed folder": (lambda tmp: TINY.replace("seed: 3}", f"seed: 3, seed_images: {tmp / 'empty'}}}"),
+                          "dataset.seed_images", {}),
+    "not a model": (lambda tmp: TINY.replace("{image_size: 48}", f"{{path: {tmp / 'junk.keras'}}}"),
+                    "is not a Keras model", {}),
+    "no Java": (lambda tmp: TINY, "Java not found", {"JAVA_HOME": "/nonexistent"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("verb", ["validate", "run"])
+@pytest.mark.parametrize("problem", [*PREFLIGHT, "busy port"])
+def test_validate_refuses_what_run_refuses(tmp_path: Path, verb: str, problem: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk.keras").write_bytes(b"not a model")
+    holder = None
+    if problem == "busy port":
+        config, holder = _busy_port_config(tmp_path)
+        words, env = "clusters[0].master_port", {}
+    else:
+        text, words, env = PREFLIGHT[problem]
+        config = write_config(tmp_path, text(tmp_path))
+    try:
+        out = tmp_path / "run"
+        result = run_cli(
+            verb, str(config), *(["--out", str(out)] if verb == "run" else []), timeout=120, env=env
+        )
+    finally:
+        if holder is not None:
+            holder.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("udfbench")]
+    assert len(errors) == 1 and words in errors[0], result.stderr
+    assert not out.exists()  # refused before anything was written or started
+
+
+@pytest.mark.slow
+def test_interrupted_before_the_first_timed_run_exits_130_with_a_report(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "meta.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # during setup: seeds, model, reference
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert len(pd.read_csv(out / "results.csv")) == 0
+    assert json.loads((out / "meta.json").read_text())["status"] == "interrupted"
+    assert "No case finished" in (out / "report.html").read_text()

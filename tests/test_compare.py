@@ -238,3 +238,21 @@ def test_two_real_runs_compare_end_to_end(tmp_path) -> None:
         "Settings, versions, machine and Spark settings are the same." in (out / "compare.html").read_text()
     )
     assert "differs:" not in result.stdout
+
+
+def test_runs_of_different_sizes_are_compared_by_their_per_row_cost(tmp_path) -> None:
+    # seconds = (0.1 + 0.001 n) * (1 + strategy index): udf costs 2 ms a row; b is twice as slow.
+    a = write_run(tmp_path / "a", cases(sizes=(100, 200)))
+    b = write_run(tmp_path / "b", cases(sizes=(300, 600), scale=2.0))
+    comparison = compare_runs([a, b])
+    assert comparison.table.empty
+    costs = comparison.costs.set_index(["case", "column"])
+    assert costs.loc[("udf", "a"), "per_row_s"] == pytest.approx(0.002, rel=0.15)
+    assert costs.loc[("udf", "b"), "per_row_ratio_to_first"] == pytest.approx(2.0, rel=0.2)
+    assert math.isnan(costs.loc[("udf", "a"), "per_row_ratio_to_first"])
+    html = write_comparison(comparison, tmp_path / "out").read_text()
+    assert "No case has the same size" in html and "Cost model per column" in html
+    assert (tmp_path / "out" / "compare-costs.csv").exists()
+    result = run_cli("compare", str(a), str(b), "--out", str(tmp_path / "cli"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "No case has the same size" in result.stdout and "per row ×2" in result.stdout

@@ -80,7 +80,31 @@ BAD = [
         "clusters[0]",
         "Spark Connect",
     ),
+    (VALID + "    spark: {master: banana}\n", "spark.master", "not a Spark master URL"),
+    (VALID + "    spark: {master: 'local[0]'}\n", "spark.master", "not a Spark master URL"),
+    (VALID + "    spark: {master: 'spark://host'}\n", "spark.master", "not a Spark master URL"),
+    (VALID + "    spark: {driver_memory: banana}\n", "spark.driver_memory", "not a Spark memory size"),
+    (VALID + "    spark: {executor_memory: 2 GB}\n", "spark.executor_memory", "like 512m or 2g"),
+    (
+        VALID + "    clusters: [{name: c, kind: standalone, worker_memory: lots}]\n",
+        "clusters[0].worker_memory",
+        "not a Spark memory size",
+    ),
+    (
+        VALID + "    clusters: [{name: c, kind: external, master: 'http://h:7077'}]\n",
+        "clusters[0].master",
+        "not a Spark master URL",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "master", ["local", "local[4]", "local[*]", "local[4,2]", "spark://h1:7077", "spark://h1:7077,h2:7077",
+               "yarn", "k8s://https://10.0.0.1:6443"]
+)  # fmt: skip
+def test_every_kind_of_spark_master_is_accepted(tmp_path: Path, master: str) -> None:
+    text = VALID + f"    spark: {{master: '{master}', driver_memory: 512m, executor_memory: 4G}}\n"
+    assert load_config(write_config(tmp_path, text)).spark.master == master
 
 
 @pytest.mark.parametrize(("text", "field", "words"), BAD)
@@ -94,7 +118,9 @@ def test_bad_config_is_one_error_naming_the_field(tmp_path: Path, text: str, fie
 
 
 @pytest.mark.parametrize("verb", ["validate", "run"])
-@pytest.mark.parametrize(("text", "field", "words"), [BAD[0], BAD[1], BAD[2], BAD[5], BAD[8]])
+@pytest.mark.parametrize(
+    ("text", "field", "words"), [BAD[0], BAD[1], BAD[2], BAD[5], BAD[8], BAD[14], BAD[17]]
+)
 def test_cli_reports_bad_config_in_one_line_with_status_2(
     tmp_path: Path, verb: str, text: str, field: str, words: str
 ) -> None:

@@ -86,3 +86,11 @@ def test_run_with_a_user_softmax_model_from_the_command_line(tmp_path: Path) -> 
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert (results["status"] == "ok").all() and (results["rows"] == 9).all()
     assert (pd.read_csv(tmp_path / "run" / "parity.csv")["status"] == "ok").all()
+
+
+def test_the_digest_names_what_the_model_computes_not_when_it_was_saved(tmp_path: Path) -> None:
+    # Keras writes the save date into every .keras file, so the bytes differ between runs.
+    first, _ = prepare_model(ModelConfig(image_size=32), seed=3, config_path="x")
+    again, _ = prepare_model(ModelConfig(image_size=32), seed=3, config_path="x")
+    other, _ = prepare_model(ModelConfig(image_size=32), seed=4, config_path="x")
+    assert first.digest == again.digest != other.digest

@@ -16,6 +16,7 @@ from udfbench.errors import CaseFailed
 from udfbench.events import RunListener
 from udfbench.planning import Case
 from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
+from udfbench.results import RunMeta
 from udfbench.runner import Runner, Session
 from udfbench.strategies import get_strategy
 from udfbench.strategies.base import LocalStrategy
@@ -233,6 +234,8 @@ def test_bad_images_are_counted_or_fail_naming_the_file(
         results, _ = run_case(runner, get_strategy(name), spark, small_model, monkeypatch)
         if mode == "skip":
             assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
+            # Throughput counts the predicted images only.
+            assert all(r.images_per_s * r.seconds == pytest.approx(30 - expected_skips) for r in results)
         else:
             assert [r.status for r in results] == ["failed"] and "cat.99.jpeg" in results[0].error
 
@@ -278,3 +281,16 @@ def test_sorted_sink_check_notices_a_lost_file(tmp_path) -> None:
     next((tmp_path / "out" / "class=cat").iterdir()).unlink()
     with pytest.raises(CaseFailed, match="holds . rows"):
         verify_sorted(tmp_path / "out", 3, [1, 2], ["dog", "cat"])
+
+
+def test_a_driver_loop_starts_cold_with_its_model_load(tmp_path, seeds, small_model) -> None:
+    # The reference answers loaded the model in this process; the loop must not inherit it.
+    runner = make_runner(tmp_path, seeds, small_model, size=6, strategies=["python", "python_pipelined"])
+    meta = RunMeta(run_id="r", name="t", status="running", started_at="t", config_file="b.yaml",
+                   config=runner.config)  # fmt: skip
+    runner.run(meta)
+    rows = runner.listener.rows
+    for strategy in ("python", "python_pipelined"):
+        first, *later = [r for r in rows if r.strategy == strategy]
+        assert first.warmup and first.model_loads == 1 and first.load_s > 0
+        assert all(r.model_loads == 0 for r in later)

@@ -44,8 +44,11 @@ def test_ratio_ci_brackets_the_true_ratio_and_is_reproducible() -> None:
     assert ratio_ci(base, cur, seed=1) == est
 
 
-def _rows(strategy: str, size: int, seconds: list[float], warmup: float | None = 9.0) -> list[dict]:
+def _rows(
+    strategy: str, size: int, seconds: list[float], warmup: float | None = 9.0, skipped: int = 0
+) -> list[dict]:
     base = {
+        "skipped": skipped,
         "cluster": "local",
         "strategy": strategy,
         "size": size,
@@ -79,7 +82,16 @@ def test_case_summaries_relative_to_python_ignores_warmups() -> None:
     assert table.loc[("udf", 100), "median"] == pytest.approx(4.0)
     assert table.loc[("udf", 100), "relative"] == pytest.approx(0.5)
     assert table.loc[("udf", 100), "cold_s"] == 9.0
+    # Cold start is the first warmup of a strategy's session only: its later cases start warm.
+    assert math.isnan(table.loc[("udf", 200), "cold_s"])
     assert table.loc[("udf", 100), "images_per_s"] == pytest.approx(25.0)
     assert math.isnan(table.loc[("udf", 200), "relative"])  # no python at 200 rows
     fits = cost_fits(results).set_index("strategy")
     assert fits.loc["udf", "per_row_s"] == pytest.approx(0.04)
+
+
+def test_skipped_images_are_not_throughput() -> None:
+    # 8 of 30 rows unreadable and skipped: 22 images predicted in a median of 2 seconds.
+    table = case_summaries(pd.DataFrame(_rows("python", 30, [2.0, 2.0, 2.0], skipped=8)))
+    assert table["skipped"].tolist() == [8]
+    assert table["images_per_s"].tolist() == [pytest.approx(11.0)]

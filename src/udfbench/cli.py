@@ -82,29 +82,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _planned(args: argparse.Namespace):
-    """The config with its overrides, refused when its estimate is over budget (unless forced)."""
+    """The config with its overrides, after every check a run makes before it starts Spark
+    (``preflight``): what ``validate`` accepts, ``run`` runs."""
     from udfbench.config import load_config
-    from udfbench.planning import estimate_seconds
+    from udfbench.preflight import preflight
 
     config = load_config(args.config, _overrides(args))
-    estimate = estimate_seconds(config)
-    if estimate > config.budget_minutes * 60 and not getattr(args, "force", False):
-        raise UserError(
-            f"estimated {estimate / 60:.0f} minutes, over the budget of {config.budget_minutes:g}; "
-            "raise budget_minutes, shrink the sweep, or pass --force",
-            where=f"{args.config}: budget_minutes",
-        )
-    return config, estimate
+    return config, preflight(config, args.config, force=getattr(args, "force", False))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from udfbench.planning import cases, total_runs
 
     config, estimate = _planned(args)
-    if config.model.path:  # a user's model is loaded and probed, as a run would before its first session
-        from udfbench.model import prepare_model
-
-        prepare_model(config.model, config.dataset.seed, str(args.config))
     print(
         f"{args.config}: ok ({len(cases(config))} cases, {total_runs(config)} timed runs, "
         f"at most about {estimate / 60:.0f} minutes on 2 cores)"
@@ -113,7 +103,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from udfbench.environment import check_java
     from udfbench.events import Listeners
     from udfbench.instruments import ResourceSampler
     from udfbench.lifecycle import new_run_dir, run_benchmark
@@ -121,11 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.report import build_report
     from udfbench.report.terminal import ProgressDisplay
     from udfbench.results import ResultsWriter
-    from udfbench.strategies import get_strategy
 
     config, _ = _planned(args)
-    if any(get_strategy(name).uses_spark for name in config.strategies):  # driver-only runs need no Java
-        check_java()
     run_dir = new_run_dir(config, args.out)
     status = EXIT_OK
     meta = None

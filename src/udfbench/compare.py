@@ -27,6 +27,7 @@ from udfbench.results import (
     CASE_KEY,
     RESULTS_FILE,
     RunMeta,
+    case_ids,
     case_name,
     load_run,
     measured_runs,
@@ -77,6 +78,9 @@ class Comparison:
     # then draw one series per column.
     summary: pd.DataFrame
     results: pd.DataFrame
+    # One row per (strategy and settings, column) for those fitted in at least two columns: the
+    # straight-line cost across each column's own sizes, which compares runs of different sizes.
+    costs: pd.DataFrame
 
 
 def _load(run_dir: Path) -> tuple[RunMeta, pd.DataFrame]:
@@ -161,6 +165,7 @@ def _row(case: str, key: tuple[str, ...], column: Column, runs: pd.DataFrame) ->
     seconds = runs["seconds"].to_numpy()
     median = float(np.median(seconds))
     size, cores = int(key[1]), int(runs["cores"].iloc[0])
+    predicted = size - int(runs["skipped"].max())  # skipped images are not throughput
     return {
         "case": case,
         "strategy": key[0],
@@ -168,9 +173,9 @@ def _row(case: str, key: tuple[str, ...], column: Column, runs: pd.DataFrame) ->
         "column": column.label,
         "runs": len(seconds),
         "median_s": median,
-        "images_per_s": size / median,
+        "images_per_s": predicted / median,
         "cores": cores,
-        "images_per_s_per_core": size / median / cores,
+        "images_per_s_per_core": predicted / median / cores,
     }
 
 
@@ -190,6 +195,57 @@ def _ratios(row: dict[str, Any], first: pd.DataFrame, runs: pd.DataFrame) -> dic
         "cost_ratio_low": estimate.low * cores,
         "cost_ratio_high": estimate.high * cores,
     }
+
+
+COST_KEY = tuple(c for c in MATCH_KEY if c != "size")
+
+
+def cost_comparison(columns: list[Column]) -> pd.DataFrame:
+    """Per-row and fixed cost of each strategy and settings, fitted over each column's own sizes.
+
+    Runs of different sizes have no case in common, but a column with at least two sizes has a
+    straight-line cost (``stats.cost_fits``) whose per-row cost compares across sizes. The ratio to
+    the first column is of the point estimates; the fits' standard errors are kept beside them.
+    """
+    fits = {}
+    for column in columns:
+        table = stats.cost_fits(column.results)
+        fits[column.label] = {
+            tuple(setting_text(row[c]) for c in COST_KEY): row for row in table.to_dict("records")
+        }
+    keys = sorted({k for found in fits.values() for k in found})
+    varying = [c for i, c in enumerate(COST_KEY) if i >= 1 and len({k[i] for k in keys}) > 1]
+    first = columns[0].label
+    rows = []
+    for key in keys:
+        present = [c for c in columns if key in fits[c.label]]
+        if len(present) < 2:
+            continue
+        name = "/".join([key[0], *(f"{c}={key[COST_KEY.index(c)]}" for c in varying)])
+        for column in present:
+            fit = fits[column.label][key]
+            base = fits[first].get(key)
+            measured = measured_runs(column.results)
+            sizes = measured.loc[case_ids(measured, COST_KEY).map(lambda k, key=key: k == key), "size"]
+            rows.append(
+                {
+                    "case": name,
+                    "strategy": key[0],
+                    "column": column.label,
+                    "sizes": ", ".join(map(str, sorted(set(sizes)))),
+                    "per_row_s": fit["per_row_s"],
+                    "per_row_stderr": fit["per_row_stderr"],
+                    "fixed_s": fit["fixed_s"],
+                    "fixed_stderr": fit["fixed_stderr"],
+                    "r2": fit["r2"],
+                    "per_row_ratio_to_first": (
+                        fit["per_row_s"] / base["per_row_s"]
+                        if base is not None and column.label != first and base["per_row_s"] > 0
+                        else np.nan
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def compare_runs(run_dirs: list[Path]) -> Comparison:
@@ -215,13 +271,17 @@ def compare_runs(run_dirs: list[Path]) -> Comparison:
             if column is not first and key in measured[first.label]:
                 row.update(_ratios(row, measured[first.label][key], runs))
             rows.append(row)
-    if not rows:
+    costs = cost_comparison(columns)
+    if not rows and costs.empty:
         raise UserError(
-            "no case (strategy, size and settings) has timings in two of the runs compared",
+            "no case (strategy, size and settings) has timings in two of the runs compared, and no "
+            "strategy has timings at two sizes in two of them to compare its per-row cost",
             where=", ".join(map(str, run_dirs)),
         )
     ratio_columns = [f"{p}{s}" for p in ("ratio", "cost_ratio") for s in ("_to_first", "_low", "_high")]
-    table = pd.DataFrame(rows).reindex(columns=[*rows[0], *ratio_columns])
+    row_columns = ["case", "strategy", "size", "column", "runs", "median_s", "images_per_s", "cores",
+                   "images_per_s_per_core"]  # fmt: skip
+    table = pd.DataFrame(rows).reindex(columns=[*row_columns, *ratio_columns])
     relabelled = pd.concat([c.results.assign(cluster=c.label) for c in columns], ignore_index=True)
     return Comparison(
         columns=columns,
@@ -230,6 +290,7 @@ def compare_runs(run_dirs: list[Path]) -> Comparison:
         differences=differences(columns),
         summary=stats.case_summaries(relabelled),
         results=relabelled,
+        costs=costs,
     )
 
 

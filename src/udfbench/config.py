@@ -8,11 +8,13 @@ and the field (``UserError``), never as a traceback.
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -51,6 +53,36 @@ CONNECT_UNSUPPORTED = (
     "Spark Connect (sc://) is not supported: udfbench needs accumulators and broadcasts, "
     "which Spark Connect does not offer; use the cluster's spark:// master URL"
 )
+
+# The master URLs Spark understands (https://spark.apache.org/docs/latest/submitting-applications.html
+# #master-urls): anything else would only fail inside the JVM with a Java stack trace.
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9]\d*)(,\s*[1-9]\d*)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]"
+    r"|spark://[^\s:/]+:\d+(,[^\s:/]+:\d+)*|yarn|k8s://\S+|mesos://\S+"
+)
+_MASTER_FORMS = "local, local[N], local[*], local[N,M], spark://host:port, yarn or k8s://https://host:port"
+# Spark's size strings (JavaUtils.byteStringAs): a whole number and an optional unit.
+_SIZE = re.compile(r"[1-9]\d*([kmgtp]b?|b)?", re.IGNORECASE)
+
+
+def _master_url(master: str) -> str:
+    if master.startswith("sc://"):
+        raise ValueError(CONNECT_UNSUPPORTED)
+    if not _MASTER.fullmatch(master):
+        raise ValueError(f"{master!r} is not a Spark master URL; expected {_MASTER_FORMS}")
+    return master
+
+
+def _memory(size: str | None) -> str | None:
+    if size is not None and not _SIZE.fullmatch(size):
+        raise ValueError(
+            f"{size!r} is not a Spark memory size; expected a number and a unit, like 512m or 2g"
+        )
+    return size
+
+
+MasterUrl = Annotated[str, AfterValidator(_master_url)]
+MemorySize = Annotated[str, AfterValidator(_memory)]
 
 
 class Strict(BaseModel):
@@ -100,11 +132,11 @@ class ParityConfig(Strict):
 
 
 class SparkConfig(Strict):
-    master: str = "local[*]"
-    driver_memory: str = "2g"
+    master: MasterUrl = "local[*]"
+    driver_memory: MemorySize = "2g"
     executor_instances: PositiveInt | None = None
     executor_cores: PositiveInt | None = None
-    executor_memory: str | None = None
+    executor_memory: MemorySize | None = None
     arrow_batch_size: Sweepable = 10_000
     # spark.sql.execution.arrow.maxBytesPerBatch: image rows are large, so bytes bound a batch too.
     arrow_max_bytes: SweepableOrUnset = None
@@ -113,23 +145,16 @@ class SparkConfig(Strict):
     threads: SweepableOrUnset = None
     conf: dict[str, str | int | float | bool] = {}
 
-    @field_validator("master")
-    @classmethod
-    def _not_connect(cls, master: str) -> str:
-        if master.startswith("sc://"):
-            raise ValueError(CONNECT_UNSUPPORTED)
-        return master
-
 
 class ClusterConfig(Strict):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     kind: Literal["local", "standalone", "external"]
     # local: the master URL is local[cores]; external: the URL given; standalone: started by udfbench.
     cores: PositiveInt | None = None
-    master: str | None = None
+    master: MasterUrl | None = None
     workers: PositiveInt = 2
     worker_cores: PositiveInt = 1
-    worker_memory: str = "2g"
+    worker_memory: MemorySize = "2g"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     # standalone: ports to bind on 127.0.0.1; unset means a free one is picked.
     master_port: Annotated[int, Field(ge=1, le=65535)] | None = None
@@ -137,8 +162,6 @@ class ClusterConfig(Strict):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ClusterConfig:
-        if self.master and self.master.startswith("sc://"):
-            raise ValueError(CONNECT_UNSUPPORTED)
         if self.kind == "external" and not self.master:
             raise ValueError("an external cluster needs 'master' (spark://host:7077 or sc://host:15002)")
         if self.kind == "local" and self.master and not self.master.startswith("local"):

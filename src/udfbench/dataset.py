@@ -7,6 +7,7 @@ Everything is a pure function of the seed, so a run can be reproduced from its c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,16 @@ def read_seed_folder(folder: Path, classes: list[str]) -> list[SeedImage]:
     if not files:
         raise UserError(f"no .jpg, .jpeg or .png files in {folder}", where="dataset.seed_images")
     return [SeedImage(str(p), p.name.split(".")[0] if p.name.split(".")[0] in classes else "") for p in files]
+
+
+def seeds_digest(seeds: list[SeedImage]) -> str:
+    """A digest of the seed images' names and bytes: two runs drew from the same images if it matches."""
+    digest = hashlib.sha256()
+    for seed in seeds:
+        path = Path(seed.path)
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()[:16]
 
 
 def draw_rows(seeds: list[SeedImage], size: int, seed: int) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 from udfbench import environment
 from udfbench.calibration import CalibrationFailed, calibrate, seed_weights
 from udfbench.config import BenchConfig, axes_grid
+from udfbench.dataset import seeds_digest
 from udfbench.errors import UserError, short_error
 from udfbench.events import RunListener
 from udfbench.planning import cluster_cores
@@ -111,6 +112,7 @@ def run_benchmark(
             "output": workload.spec.output,
             "classes": list(workload.spec.classes),
         }
+        meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(workload.seeds)}
         meta.setup_seconds["driver"] = setup
         if calibrate_first:
             listener.stage("calibrating: decode and predict on every core at once")

@@ -93,6 +93,15 @@ def tally_vector(n_classes: int, class_counts: np.ndarray | None = None, **amoun
 _MODELS: dict[str, LoadedModel] = {}
 
 
+def forget_models() -> None:
+    """Empty this process's model cache: the next predict loads the model, as a fresh worker does.
+
+    The driver process loads the model for the reference answers; a driver-side strategy must not
+    inherit it, or its cold start would leave out the model load that every Spark strategy pays.
+    """
+    _MODELS.clear()
+
+
 @dataclass(frozen=True)
 class Decoded:
     """A decoded batch: the good rows' images, which rows were good, and the seconds it took."""

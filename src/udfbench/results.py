@@ -143,6 +143,8 @@ class RunMeta(BaseModel):
     # Read back through the config models: config.py stays the one place that knows the format.
     config: BenchConfig
     model: dict[str, Any] = {}
+    # How many seed images and a digest of their bytes (``dataset.seeds_digest``); absent in older runs.
+    seed_images: dict[str, Any] = {}
     versions: dict[str, str] = {}
     machine: dict[str, Any] = {}
     git_commit: str | None = None
@@ -270,6 +272,23 @@ def measured_runs(results: pd.DataFrame) -> pd.DataFrame:
     """The timed runs that every statistic is computed from: successful, not warmups."""
     ok = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
     return ok.astype({"seconds": float})
+
+
+# What starts a fresh session (fresh Python workers, or for a driver loop an empty model cache).
+SESSION_KEY = ("cluster", "strategy", "task_cpus", "threads")
+
+
+def cold_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The cold start of each session: its first timed run, when that is a successful warmup.
+
+    A session starts with fresh Python workers that import TensorFlow and load the model; only the
+    first warmup run of its first case pays that. Later cases' warmups are warm, so they are not
+    cold starts. ``results`` must be in the order the runs were made (as results.csv is).
+    """
+    if results.empty:
+        return results
+    first = results.groupby(case_ids(results, SESSION_KEY), sort=False).head(1)
+    return first[first["warmup"].astype(bool) & (first["status"] == "ok")].astype({"seconds": float})
 
 
 def setting_text(value: Any) -> str:

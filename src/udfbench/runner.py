@@ -26,7 +26,7 @@ from udfbench.errors import CaseFailed, short_error
 from udfbench.events import RunListener
 from udfbench.instruments import executor_cores
 from udfbench.planning import Case, SessionPlan, plan
-from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, tally_width
+from udfbench.predictor import LocalTally, Predictor, Tally, VectorParam, forget_models, tally_width
 from udfbench.results import ParityRow, ResultRow, RunMeta
 from udfbench.strategies import get_strategy
 from udfbench.strategies.base import LocalStrategy, SparkStrategy, Strategy
@@ -234,7 +234,8 @@ class Runner:
                     "seconds": seconds,
                     "rows": tally.rows,
                     "skipped": tally.skipped,
-                    "images_per_s": tally.rows / seconds if seconds > 0 else None,
+                    # Throughput counts the images predicted, not those skipped as unreadable.
+                    "images_per_s": (tally.rows - tally.skipped) / seconds if seconds > 0 else None,
                     "model_loads": tally.model_loads,
                     "load_s": tally.load_s,
                     "decode_s": tally.decode_s,
@@ -254,6 +255,8 @@ class Runner:
             self.listener.case_ended(row, runs_skipped=len(runs) - done)
 
     def _run_session(self, session_plan: SessionPlan, session: Session | None, cores: int) -> None:
+        if session is None:  # a driver-side strategy starts cold, like a Spark strategy's fresh workers
+            forget_models()
         # Row-by-row parity once per strategy, on its first (smallest) case.
         for index, case in enumerate(session_plan.cases):
             if self.stop.is_set():

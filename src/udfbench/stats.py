@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from udfbench.limits import IMPLAUSIBLE_FRACTION
-from udfbench.results import BUSY_FOREIGN_CPU_PCT, CASE_KEY, case_ids, measured_runs
+from udfbench.results import BUSY_FOREIGN_CPU_PCT, CASE_KEY, case_ids, cold_runs, measured_runs
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,13 @@ def case_summaries(
 
     ``relative`` is the reference strategy's median divided by this case's median for the same
     cluster, size and settings (above 1 means faster than the reference), and ``of_ceiling`` the
-    same against the single-process ceiling strategy; ``cold_s`` is the first warmup run, which
-    includes starting Python workers and loading the model. ``load_s``, ``decode_s`` and
-    ``predict_s`` are medians over measured runs of the worker-side time (summed over workers),
-    ``cold_load_s``, ``cold_decode_s`` and ``cold_predict_s`` the same in the first warmup run.
+    same against the single-process ceiling strategy. ``cold_s`` is the session's cold start
+    (``results.cold_runs``: the first warmup run of a strategy's first case, with fresh Python
+    workers and the model load), NaN for its other cases. ``skipped`` is the dataset's images left
+    out as unreadable (``on_bad_image: skip``); ``images_per_s`` counts predicted images only.
+    ``load_s``, ``decode_s`` and ``predict_s`` are medians over measured runs of the worker-side time
+    (summed over workers), ``cold_load_s``, ``cold_decode_s`` and ``cold_predict_s`` the same in the
+    cold start.
 
     Against the machine: ``fraction_of_limit`` is images/s over the cluster's limit in ``limits``
     (``implausible`` above ``IMPLAUSIBLE_FRACTION``); ``busy_runs`` counts measured runs during which
@@ -116,20 +119,20 @@ def case_summaries(
     over the measured runs.
     """
     key = _group_key(results, CASE_KEY)
+    all_cold = cold_runs(results)
     rows = []
     for case, group in results.groupby(key, dropna=False, sort=True):
         measured = measured_runs(group)
-        warm = group[group["warmup"].astype(bool) & (group["status"] == "ok")]
+        cold = all_cold.loc[all_cold.index.intersection(group.index)]
         row = dict(zip(key, case, strict=True))
         row["eval_type"] = group["eval_type"].iloc[0]
         row["cores"] = int(group["cores"].iloc[0])
         failed = group[group["status"] != "ok"]
         row["status"] = failed["status"].iloc[0] if len(failed) else "ok"
         row["error"] = next((e for e in failed["error"] if e), "")
-        first_warmup = warm.sort_values("repeat").head(1)
-        row["cold_s"] = float(first_warmup["seconds"].iloc[0]) if len(warm) else np.nan
-        for part in ("load_s", "decode_s", "predict_s"):
-            row[f"cold_{part}"] = float(first_warmup[part].iloc[0]) if len(warm) else np.nan
+        for part in ("seconds", "load_s", "decode_s", "predict_s"):
+            name = "cold_s" if part == "seconds" else f"cold_{part}"
+            row[name] = float(cold[part].iloc[0]) if len(cold) else np.nan
         row["slots"] = int(group["slots"].iloc[0])
         row.update(_resources(measured))
         for part in ("load_s", "decode_s", "predict_s"):
@@ -138,11 +141,12 @@ def case_summaries(
             s = summarize(measured["seconds"])
             row.update({k: v for k, v in asdict(s).items() if k not in {"q1", "q3"}})
             row["iqr"] = s.iqr
-            row["images_per_s"] = row["size"] / s.median if s.median > 0 else np.nan
+            row["skipped"] = int(measured["skipped"].max())
+            row["images_per_s"] = (row["size"] - row["skipped"]) / s.median if s.median > 0 else np.nan
             row["images_per_s_per_core"] = row["images_per_s"] / row["cores"]
         else:
             row.update(dict.fromkeys(["count", "min", "median", "mean", "max", "std", "iqr"], np.nan))
-            row["count"] = 0
+            row["count"] = row["skipped"] = 0
             row["images_per_s"] = row["images_per_s_per_core"] = np.nan
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -12,11 +12,52 @@ from udfbench.compare import Comparison
 from udfbench.report.format import console, format_number, interval
 from udfbench.report.html import render_comparison
 
+NO_COMMON_SIZE = (
+    "No case has the same size in two of the runs: they are compared by the per-row cost of the "
+    "straight-line fit through each run's own sizes."
+)
 
-def print_comparison(comparison: Comparison) -> None:
-    """The cases side by side in the terminal, then what is only in some runs and what differs."""
+
+def print_costs(comparison: Comparison) -> None:
+    """Per-row and fixed cost of each strategy and settings per column, with the ratio to the first."""
+    if comparison.costs.empty:
+        return
     out = console()
     labels = [c.label for c in comparison.columns]
+    table = Table(title=f"Cost model per column: ms per row (± se), fixed s, per-row × {labels[0]}'s")
+    table.add_column("strategy")
+    for label in labels:
+        table.add_column(Text(label), justify="right")
+    for case, group in comparison.costs.groupby("case", sort=False):
+        by_column = {r["column"]: r for r in group.to_dict("records")}
+        cells = []
+        for label in labels:
+            r = by_column.get(label)
+            if r is None:
+                cells.append(Text("–"))
+                continue
+            per_row, stderr = r["per_row_s"] * 1000, r["per_row_stderr"] * 1000
+            lines = [
+                f"{format_number(per_row)} ± {format_number(stderr, 2)} ms/row",
+                f"fixed {format_number(r['fixed_s'])} s (n={r['sizes']})",
+            ]
+            if not math.isnan(r["per_row_ratio_to_first"]):
+                lines.append(f"per row ×{r['per_row_ratio_to_first']:.2f}")
+            cells.append(Text("\n".join(lines)))
+        table.add_row(Text(str(case)), *cells)
+    out.print(table)
+
+
+def print_comparison(comparison: Comparison) -> None:
+    """The cases side by side in the terminal, the cost models, what is only in some runs and what
+    differs."""
+    out = console()
+    labels = [c.label for c in comparison.columns]
+    if comparison.table.empty:
+        out.print(NO_COMMON_SIZE, markup=False, highlight=False)
+        print_costs(comparison)
+        _print_notes(comparison)
+        return
     table = Table(
         title=f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core",
         show_lines=True,
@@ -41,6 +82,12 @@ def print_comparison(comparison: Comparison) -> None:
             cells.append(Text("\n".join(lines)))
         table.add_row(Text(str(case)), *cells)
     out.print(table)
+    print_costs(comparison)
+    _print_notes(comparison)
+
+
+def _print_notes(comparison: Comparison) -> None:
+    out = console()
     for line in comparison.only_in_some:
         out.print(f"only in some: {line}", markup=False, highlight=False)
     for diff in comparison.differences:
@@ -48,9 +95,12 @@ def print_comparison(comparison: Comparison) -> None:
 
 
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
-    """``compare.csv`` (one row per case and column) and a self-contained ``compare.html``."""
+    """``compare.csv`` (one row per case and column), ``compare-costs.csv`` (one row per strategy and
+    column, when cost models were fitted) and a self-contained ``compare.html``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     comparison.table.to_csv(out_dir / "compare.csv", index=False)
+    if not comparison.costs.empty:
+        comparison.costs.to_csv(out_dir / "compare-costs.csv", index=False)
     path = out_dir / "compare.html"
     path.write_text(render_comparison(comparison), encoding="utf-8")
     return path

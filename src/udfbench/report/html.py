@@ -36,6 +36,11 @@ def varying_axes(summary: pd.DataFrame) -> list[str]:
     return varying_settings(summary, ("cluster", *SETTINGS))
 
 
+def has_skips(summary: pd.DataFrame) -> bool:
+    """Whether any case left images out (``on_bad_image: skip``): then the tables show how many."""
+    return "skipped" in summary and bool(summary["skipped"].fillna(0).gt(0).any())
+
+
 def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str | None]]:
     """Every plot the report shows, with a caption; a plot without data says why instead."""
     if summary.empty:  # a run stopped or failed before its first timed run
@@ -73,6 +78,7 @@ def render_report(
             fits=fits.to_dict("records"),
             parity=parity.to_dict("records"),
             failures=failures.to_dict("records"),
+            skipped=has_skips(summary),
             figures=figures(results, summary),
             runs=len(results),
             reference=REFERENCE,
@@ -101,6 +107,9 @@ def render_comparison(comparison: Comparison) -> str:
     cases: dict[str, dict[str, dict[str, Any]]] = {}
     for row in comparison.table.to_dict("records"):
         cases.setdefault(row["case"], {})[row["column"]] = row
+    costs: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in comparison.costs.to_dict("records"):
+        costs.setdefault(row["case"], {})[row["column"]] = row
     return (
         _environment()
         .get_template("compare.html.j2")
@@ -109,6 +118,8 @@ def render_comparison(comparison: Comparison) -> str:
             cases=cases,
             only_in_some=comparison.only_in_some,
             differences=comparison.differences,
+            costs=costs,
+            no_common_size=comparison.table.empty,
             figures=shown,
         )
     )

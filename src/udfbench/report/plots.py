@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import zlib
 from collections.abc import Iterator
 
 import matplotlib
@@ -18,23 +19,56 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from udfbench.results import SETTINGS, measured_runs, varying_settings  # noqa: E402
+from udfbench.strategies.registry import STRATEGY_NAMES  # noqa: E402
+
+# One colour per strategy in every plot, report and comparison, whatever the run holds: tab10 by the
+# strategy's place in the registry, then more for strategies beyond it.
+PALETTE = (*matplotlib.colormaps["tab10"].colors, "#000000", *matplotlib.colormaps["Dark2"].colors)
+# Series of one strategy that differ in cluster or a swept setting: same colour, other line and marker.
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def strategy_color(strategy: str) -> tuple[float, float, float] | str:
+    """The strategy's colour: fixed by its place in the registry; others by a stable hash of the name."""
+    if strategy in STRATEGY_NAMES:
+        return PALETTE[STRATEGY_NAMES.index(strategy) % len(PALETTE)]
+    return PALETTE[len(STRATEGY_NAMES) + zlib.crc32(strategy.encode()) % (len(PALETTE) - len(STRATEGY_NAMES))]
 
 
 def _png(fig: plt.Figure) -> str:
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
+    # "tight" keeps the legends, which sit outside the axes, inside the picture.
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def series(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Split rows into plot series: one per strategy, plus cluster and any swept setting that varies."""
-    extra = varying_settings(frame, ("cluster", *SETTINGS))
+def _legend_outside(ax: plt.Axes, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, never over the data."""
+    ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def series(frame: pd.DataFrame, extra: list[str] | None = None) -> Iterator[tuple[str, pd.DataFrame, dict]]:
+    """Split rows into plot series: one per strategy, plus cluster and any swept setting that varies.
+
+    Each comes with its style: the strategy's colour, and a line and marker per variant of it.
+    """
+    if extra is None:
+        extra = varying_settings(frame, ("cluster", *SETTINGS))
+    variants: dict[str, int] = {}
     for key, group in frame.groupby(["strategy", *extra], dropna=False, sort=True):
         parts = key if isinstance(key, tuple) else (key,)
-        label = str(parts[0]) + "".join(f", {c}={v}" for c, v in zip(extra, parts[1:], strict=True))
-        yield label, group
+        strategy = str(parts[0])
+        label = strategy + "".join(f", {c}={v}" for c, v in zip(extra, parts[1:], strict=True))
+        index = variants[strategy] = variants.get(strategy, -1) + 1
+        style = {
+            "color": strategy_color(strategy),
+            "linestyle": LINESTYLES[index % len(LINESTYLES)],
+            "marker": MARKERS[index % len(MARKERS)],
+        }
+        yield label, group, style
 
 
 def time_vs_size(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
@@ -44,17 +78,17 @@ def time_vs_size(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
         return None
     measured = measured_runs(results)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for label, group in series(ok):
+    for label, group, style in series(ok):
         group = group.sort_values("size")
         err = np.vstack([group["median"] - group["min"], group["max"] - group["median"]])
-        line = ax.errorbar(group["size"], group["median"], yerr=err, marker="o", capsize=3, label=label)
+        ax.errorbar(group["size"], group["median"], yerr=err, capsize=3, label=label, **style)
         runs = measured.merge(group[["strategy", "size", "cluster"]], on=["strategy", "size", "cluster"])
-        ax.scatter(runs["size"], runs["seconds"], s=9, alpha=0.4, color=line[0].get_color())
+        ax.scatter(runs["size"], runs["seconds"], s=9, alpha=0.4, color=style["color"])
     ax.set(
         xlabel="rows", ylabel="seconds (median, min-max bars, dots: runs)", title="Time against dataset size"
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return _png(fig)
 
 
@@ -65,15 +99,15 @@ def throughput_vs_size(summary: pd.DataFrame, per_core: bool = False) -> str | N
         return None
     column = "images_per_s_per_core" if per_core else "images_per_s"
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for label, group in series(ok):
+    for label, group, style in series(ok):
         group = group.sort_values("size")
-        ax.plot(group["size"], group[column], marker="o", label=label)
+        ax.plot(group["size"], group[column], label=label, **style)
     ylabel = "images per second per core" if per_core else "images per second (rows / median)"
     title = "Throughput per core against dataset size" if per_core else "Throughput against dataset size"
     ax.set(xlabel="rows", ylabel=ylabel, title=title)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return _png(fig)
 
 
@@ -82,9 +116,9 @@ def speedup_vs_reference(summary: pd.DataFrame, reference: str) -> str | None:
     if ok.empty:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for label, group in series(ok):
+    for label, group, style in series(ok):
         group = group.sort_values("size")
-        ax.plot(group["size"], group["relative"], marker="o", label=label)
+        ax.plot(group["size"], group["relative"], label=label, **style)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set(
         xlabel="rows",
@@ -92,7 +126,7 @@ def speedup_vs_reference(summary: pd.DataFrame, reference: str) -> str | None:
         title=f"Speed-up against {reference}",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return _png(fig)
 
 
@@ -106,16 +140,22 @@ def cold_vs_steady(summary: pd.DataFrame) -> str | None:
     if ok.empty:
         return None
     smallest = ok[ok["size"] == ok["size"].min()]
-    labels = [label for label, _ in series(smallest)]
-    cold = [group["cold_s"].iloc[0] for _, group in series(smallest)]
-    steady = [group["median"].iloc[0] for _, group in series(smallest)]
+    shown = list(series(smallest))
+    labels = [label for label, _, _ in shown]
+    colors = [style["color"] for _, _, style in shown]
+    cold = [group["cold_s"].iloc[0] for _, group, _ in shown]
+    steady = [group["median"].iloc[0] for _, group, _ in shown]
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    ax.bar(x - 0.2, cold, width=0.4, label="cold (first warmup run)")
-    ax.bar(x + 0.2, steady, width=0.4, label="steady (median of measured runs)")
+    # The strategy's colour in both bars: hatched and pale for cold, solid for steady.
+    ax.bar(x - 0.2, cold, width=0.4, color=colors, alpha=0.45, hatch="//", edgecolor=colors,
+           label="cold (first warmup run, hatched)")  # fmt: skip
+    ax.bar(x + 0.2, steady, width=0.4, color=colors, label="steady (median of measured runs, solid)")
     ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
     ax.set(ylabel="seconds", title=f"Cold start against steady state at {int(smallest['size'].iloc[0])} rows")
-    ax.legend(fontsize=8)
+    legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    for handle in legend.legend_handles:  # the legend explains the fill, not a colour
+        handle.set_color("#888888")
     return _png(fig)
 
 
@@ -128,10 +168,8 @@ def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
     largest[axis] = largest[axis].astype(str)
     fig, ax = plt.subplots(figsize=(7.5, 4.0))
     others = [c for c in varying_settings(largest, ("cluster", *SETTINGS)) if c != axis]
-    for key, group in largest.groupby(["strategy", *others], dropna=False, sort=True):
-        parts = key if isinstance(key, tuple) else (key,)
-        label = str(parts[0]) + "".join(f", {c}={v}" for c, v in zip(others, parts[1:], strict=True))
-        ax.plot(group[axis], group["images_per_s"], marker="o", label=label)
+    for label, group, style in series(largest, others):
+        ax.plot(group[axis], group["images_per_s"], label=label, **style)
     ax.set(
         xlabel=axis,
         ylabel="images per second",
@@ -139,7 +177,7 @@ def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
     )
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_outside(ax)
     return _png(fig)
 
 
@@ -156,7 +194,7 @@ def time_breakdown(summary: pd.DataFrame) -> str | None:
         return None
     smallest, largest = ok[ok["size"] == ok["size"].min()], ok[ok["size"] == ok["size"].max()]
     bars: list[tuple[str, float, float, float, float]] = []
-    for (label, cold), (_, steady) in zip(series(smallest), series(largest), strict=False):
+    for (label, cold, _), (_, steady, _) in zip(series(smallest), series(largest), strict=False):
         c, s = cold.iloc[0], steady.iloc[0]
         if not np.isnan(c["cold_s"]):
             cold_parts = [c[f"cold_{p}"] / c["slots"] for p in ("load_s", "decode_s", "predict_s")]
@@ -179,5 +217,5 @@ def time_breakdown(summary: pd.DataFrame) -> str | None:
     ax.set_yticks(y, [b[0] for b in bars], fontsize=7)
     ax.invert_yaxis()
     ax.set(xlabel="seconds of wall time (worker time / task slots)", title="Where the time goes")
-    ax.legend(fontsize=7, loc="lower right")
+    _legend_outside(ax, fontsize=7)
     return _png(fig)

@@ -12,7 +12,7 @@ from rich.table import Table
 from udfbench.events import RunListener
 from udfbench.report.format import console as default_console
 from udfbench.report.format import format_number
-from udfbench.report.html import REFERENCE, varying_axes
+from udfbench.report.html import REFERENCE, has_skips, varying_axes
 
 
 def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | None = None) -> None:
@@ -26,6 +26,7 @@ def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | 
         *axes,
         "strategy",
         "size",
+        *(["skipped"] if has_skips(summary) else []),
         "count",
         "min",
         "median",

@@ -54,6 +54,10 @@ class LoadedModel(ABC):
     def count_parameters(self) -> int:
         """Trainable and frozen weights together, for the report (the driver asks once)."""
 
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A digest of what the model computes, not of how its file was saved: equal models match."""
+
     def count_flops(self) -> FlopCount:
         """FLOPs per image, for the calibration's GFLOP/s; a runtime that cannot count says why."""
         return FlopCount(None, f"udfbench counts FLOPs of Keras models only, not of {type(self).__name__}")

@@ -6,6 +6,7 @@ pools are per process and fixed once TensorFlow has started; ``threads`` is appl
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import zipfile
@@ -62,6 +63,16 @@ class KerasModel(LoadedModel):
 
     def count_parameters(self) -> int:
         return int(self._model.count_params())
+
+    def fingerprint(self) -> str:
+        """The layers and weights: the saved bytes differ on every save (Keras writes the save date,
+        h5 timestamps), so they cannot tell whether two runs measured the same model."""
+        digest = hashlib.sha256()
+        digest.update(repr([type(layer).__name__ for layer in self._model.layers]).encode())
+        for weights in self._model.get_weights():
+            digest.update(repr(weights.shape).encode())
+            digest.update(weights.tobytes())
+        return digest.hexdigest()[:16]
 
     def count_flops(self) -> FlopCount:
         from udfbench.calibration import count_keras_flops
