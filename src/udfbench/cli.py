@@ -74,6 +74,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="run even if the estimate exceeds budget_minutes"
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="finish an interrupted run folder started with the same config (its finished cases are kept)",
+    )
 
 
 def _planned(args: argparse.Namespace):
@@ -107,21 +113,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.environment import check_java
     from udfbench.events import Listeners
     from udfbench.lifecycle import new_run_dir, run_benchmark
-    from udfbench.planning import total_runs
+    from udfbench.planning import runs_per_case, total_runs
     from udfbench.report import build_report
     from udfbench.report.terminal import ProgressDisplay
-    from udfbench.results import ResultsWriter
+    from udfbench.results import MetaWriter, ResultsWriter
+    from udfbench.resume import resumption
 
     config, _ = _planned(args)
+    if args.resume and args.out:
+        raise UserError("give --out or --resume, not both (a resumed run stays in its folder)", where="--out")
+    resumed = resumption(args.resume, config) if args.resume else None
     check_java()
-    run_dir = new_run_dir(config, args.out)
+    run_dir = args.resume if resumed else new_run_dir(config, args.out)
+    writer = ResultsWriter(run_dir, resumed.results, resumed.parity) if resumed else ResultsWriter(run_dir)
+    total = resumed.cases_left * runs_per_case(config) if resumed else total_runs(config)
     status = EXIT_OK
     meta = None
-    with ProgressDisplay(total_runs(config)) as progress:
+    with ProgressDisplay(total) as progress:
         try:
-            meta = run_benchmark(
-                config, args.config, run_dir, Listeners(ResultsWriter(run_dir), progress), STOP_REQUESTED
-            )
+            listeners = Listeners(writer, MetaWriter(run_dir), progress)
+            meta = run_benchmark(config, args.config, run_dir, listeners, STOP_REQUESTED, resumed)
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
     report = build_report(run_dir, print_to_terminal=True)

@@ -17,6 +17,7 @@ from udfbench.config import BenchConfig
 from udfbench.errors import UserError, short_error
 from udfbench.events import RunListener
 from udfbench.results import RunMeta
+from udfbench.resume import Resumption
 from udfbench.runner import Runner
 from udfbench.workload import prepare_workload
 
@@ -50,21 +51,34 @@ def now() -> str:
 
 
 def run_benchmark(
-    config: BenchConfig, config_path: Path, run_dir: Path, listener: RunListener, stop: threading.Event
+    config: BenchConfig,
+    config_path: Path,
+    run_dir: Path,
+    listener: RunListener,
+    stop: threading.Event,
+    resumed: Resumption | None = None,
 ) -> RunMeta:
-    """Measure everything the config asks for into ``run_dir``; the meta says how it ended."""
-    shutil.copyfile(config_path, run_dir / "config.yaml")
-    meta = RunMeta(
-        run_id=run_dir.name,
-        name=config.name,
-        status="running",
-        started_at=now(),
-        config_file=str(config_path),
-        config=config,
-        versions=environment.versions(),
-        machine=environment.machine(),
-        git_commit=environment.git_commit(),
-    )
+    """Measure everything the config asks for into ``run_dir``; the meta says how it ended.
+
+    ``resumed``: take up an interrupted run, measuring only the cases it has left; its meta keeps
+    when it started and adds when it was resumed.
+    """
+    if resumed is None:
+        shutil.copyfile(config_path, run_dir / "config.yaml")
+        meta = RunMeta(
+            run_id=run_dir.name,
+            name=config.name,
+            status="running",
+            started_at=now(),
+            config_file=str(config_path),
+            config=config,
+            versions=environment.versions(),
+            machine=environment.machine(),
+            git_commit=environment.git_commit(),
+        )
+    else:
+        meta = resumed.meta.model_copy(update={"status": "running", "finished_at": None, "error": None})
+        meta.resumed_at = [*meta.resumed_at, now()]
     listener.meta_changed(meta)
     try:
         listener.stage("preparing seed images, datasets, model and reference")
@@ -79,7 +93,7 @@ def run_benchmark(
         }
         meta.setup_seconds["driver"] = setup
         listener.meta_changed(meta)
-        Runner(config, workload, run_dir, listener, stop).run(meta)
+        Runner(config, workload, run_dir, listener, stop).run(meta, resumed.plans if resumed else None)
         meta.status = "interrupted" if stop.is_set() else "complete"
     except KeyboardInterrupt:
         meta.status = "interrupted"
