@@ -264,9 +264,19 @@ def read_parity(run_dir: Path) -> pd.DataFrame:
 # -- the measured runs and the case identity: every consumer derives its figures from these ----------
 
 
-def measured_runs(results: pd.DataFrame) -> pd.DataFrame:
-    """The timed runs that every statistic is computed from: successful, not warmups."""
-    ok = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+def runs_of_round(results: pd.DataFrame, confirmation: int = 0) -> pd.DataFrame:
+    """The rows of the run as planned (0), or of the k-th round of ``check --confirm`` reruns: a
+    report, comparison or history describes the run as planned; reruns only ever answer a check."""
+    if "confirmation" not in results:  # a table made before the column existed
+        return results if confirmation == 0 else results.iloc[0:0]
+    return results[results["confirmation"].astype(int) == confirmation]
+
+
+def measured_runs(results: pd.DataFrame, confirmation: int = 0) -> pd.DataFrame:
+    """The timed runs that every statistic is computed from: successful, not warmups, of the run as
+    planned (or of the given round of confirmation reruns)."""
+    rows = runs_of_round(results, confirmation)
+    ok = rows[(rows["status"] == "ok") & ~rows["warmup"].astype(bool)]
     return ok.astype({"seconds": float})
 
 

@@ -65,13 +65,16 @@ class Runner:
         run_dir: Path,
         listener: RunListener,
         stop: threading.Event | None = None,
+        confirmation: int = 0,
     ) -> None:
+        """``confirmation``: the round of ``check --confirm`` reruns these runs are (0: none)."""
         self.config = config
         self.workload = workload
         self.run_dir = run_dir
         self.run_id = run_dir.name
         self.listener = listener
         self.stop = stop or threading.Event()
+        self.confirmation = confirmation
 
     # -- one timed run -------------------------------------------------------------------------
     def _predictor(self, case: Case, session: Session | None) -> Predictor:
@@ -170,6 +173,7 @@ class Runner:
             sink=self.config.sink,
             cores=cores,
             slots=slots(strategy, case, cores),
+            confirmation=self.confirmation,
             **case.axes.model_dump(),
             **(defaults | values),
         )

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from udfbench.results import CASE_KEY, case_ids, measured_runs
+from udfbench.results import CASE_KEY, case_ids, measured_runs, runs_of_round
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,7 @@ def case_summaries(
     ``predict_s`` are medians over measured runs of the worker-side time (summed over workers),
     ``cold_load_s``, ``cold_decode_s`` and ``cold_predict_s`` the same in the first warmup run.
     """
+    results = runs_of_round(results)
     key = _group_key(results, CASE_KEY)
     rows = []
     for case, group in results.groupby(key, dropna=False, sort=True):
