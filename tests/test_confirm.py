@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import run_cli, write_config
+from tests.conftest import result_row, run_cli, write_config
 
 from udfbench.check import CheckResult, Options, Verdict, after_reruns
-from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, read_result_rows
+from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, measured_runs, read_result_rows, rows_frame
+from udfbench.stats import case_summaries
 
 
 def result(*verdicts: Verdict) -> CheckResult:
@@ -99,3 +100,13 @@ def test_a_noisy_regression_is_dismissed_and_a_real_one_confirmed(tmp_path: Path
     assert confirmed.returncode == 1, confirmed.stdout + confirmed.stderr[-2000:]
     verdict = json.loads((run / "check.json").read_text())["cases"][0]
     assert verdict["status"] == "regression" and "; confirmed by 3 reruns" in "; " + verdict["note"]
+
+
+def test_reruns_stay_out_of_the_run_as_planned() -> None:
+    planned = [result_row("r", "python", 10, 1.0, repeat=i) for i in (1, 2, 3)]
+    reruns = [result_row("r", "python", 10, 5.0, repeat=i, confirmation=1) for i in (1, 2)]
+    frame = rows_frame(planned + reruns)
+    assert measured_runs(frame)["seconds"].tolist() == [1.0, 1.0, 1.0]
+    assert measured_runs(frame, confirmation=1)["seconds"].tolist() == [5.0, 5.0]
+    summary = case_summaries(frame)
+    assert summary["count"].tolist() == [3] and summary["max"].tolist() == [1.0]
