@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +36,8 @@ from udfbench.results import (
     varying_settings,
 )
 
-Status = Literal["regression", "improvement", "unchanged", "undecided"]
+# "unconfirmed": a regression that ``--confirm`` reruns did not reproduce (not a failure).
+Status = Literal["regression", "improvement", "unchanged", "undecided", "unconfirmed"]
 # Versions that change what is measured (everything but udfbench itself, the code under test):
 # a baseline with other ones is not comparable.
 COMPARED_VERSIONS = ("python", *(p for p in PACKAGES if p != "udfbench"), "java")
@@ -91,6 +92,9 @@ class Verdict:
     n_baseline: int = 0
     n_current: int = 0
     note: str = ""
+    # The identities (``results.case_ids``) of the current run's cases judged: one for a time, every
+    # size for the cost model. They map a verdict back to the planned cases, to rerun them.
+    case_keys: list[tuple[str, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +106,7 @@ class CheckResult:
     differences: list[str]
     only_in_current: list[str]
     only_in_baseline: list[str]
+    reruns: int = 0  # how many times each regression was rerun by ``--confirm`` (0: not)
 
     @property
     def regressions(self) -> list[Verdict]:
@@ -155,13 +160,16 @@ def environment_differences(baseline: RunMeta, current: RunMeta) -> list[str]:
     return found
 
 
-def samples(results: pd.DataFrame, relative_to: str | None, where: str) -> pd.DataFrame:
-    """Measured, successful runs; in relative mode, seconds divided by the reference's median.
+def samples(
+    results: pd.DataFrame, relative_to: str | None, where: str, confirmation: int = 0
+) -> pd.DataFrame:
+    """Measured, successful runs (of the run as planned, or of a round of confirmation reruns); in
+    relative mode, seconds divided by the reference's median in the same runs.
 
     ``foreign`` is the CPU share other processes took while the run was on; in relative mode the
     larger of the run's and the reference's median, since a busy reference skews every ratio.
     """
-    measured = measured_runs(results).copy()
+    measured = measured_runs(results, confirmation).copy()
     measured["value"] = measured["seconds"]
     measured["foreign"] = measured["foreign_cpu_pct"].astype(float).fillna(0.0)
     if relative_to is None:
@@ -236,8 +244,11 @@ def decide_fit(name: str, measure: str, estimate: stats.RatioEstimate, options: 
     return verdict
 
 
-def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> CheckResult:
-    """Compare every case present in both runs; raise UserError when nothing is comparable."""
+def check_runs(current_dir: Path, baseline_dir: Path, options: Options, confirmation: int = 0) -> CheckResult:
+    """Compare every case present in both runs; raise UserError when nothing is comparable.
+
+    ``confirmation``: judge the current run's k-th round of ``--confirm`` reruns instead of its
+    runs as planned."""
     meta_b, results_b = load_run(baseline_dir)
     meta_c, results_c = load_run(current_dir)
     differences = environment_differences(meta_b, meta_c)
@@ -248,9 +259,10 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> Check
             where=str(baseline_dir),
         )
     a = samples(results_b, options.relative_to, str(baseline_dir))
-    b = samples(results_c, options.relative_to, str(current_dir))
+    b = samples(results_c, options.relative_to, str(current_dir), confirmation)
     varying = varying_settings(pd.concat([a, b]))
     a["case"], b["case"] = case_names(a, varying), case_names(b, varying)
+    b["key"] = case_ids(b)
     common = sorted(set(a["case"]) & set(b["case"]))
     if not common:
         raise UserError(f"no case in common with the baseline {baseline_dir}", where=str(current_dir))
@@ -261,6 +273,7 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options) -> Check
         busy = busy_note(case_a, case_b)
         if busy and verdict.status in {"regression", "improvement"}:
             verdict.status, verdict.note = "undecided", f"{busy} (looked like an {verdict.status})"
+        verdict.case_keys = sorted(set(case_b["key"]))
         verdicts.append(verdict)
     verdicts += _fit_verdicts(a[a["case"].isin(common)], b[b["case"].isin(common)], varying, options)
     return CheckResult(
@@ -293,11 +306,19 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
                 *(f"{c}={setting_text(v)}" for c, v in zip(varying, parts[2:], strict=True)),
             ]
         )
+        keys = sorted(set(cur["key"]))
         fewest = min(base["size"].value_counts().min(), cur["size"].value_counts().min())
         if fewest < stats.min_repeats(options.alpha):
             note = f"needs at least {stats.min_repeats(options.alpha)} repeats at each size on each side"
             verdicts += [
-                Verdict(f"{name}/{m}", m, "undecided", options.threshold_for(f"{name}/{m}"), note=note)
+                Verdict(
+                    f"{name}/{m}",
+                    m,
+                    "undecided",
+                    options.threshold_for(f"{name}/{m}"),
+                    note=note,
+                    case_keys=keys,
+                )  # fmt: skip
                 for m in ("per_row", "fixed")
             ]
             continue
@@ -305,8 +326,37 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
             (base["size"].to_numpy(), base["value"].to_numpy()),
             (cur["size"].to_numpy(), cur["value"].to_numpy()),
         )
-        verdicts += [
-            decide_fit(f"{name}/{measure}", measure, estimates[measure], options)
-            for measure in ("per_row", "fixed")
-        ]
+        for measure in ("per_row", "fixed"):
+            verdicts.append(decide_fit(f"{name}/{measure}", measure, estimates[measure], options))
+            verdicts[-1].case_keys = keys
     return verdicts
+
+
+def after_reruns(first: CheckResult, reruns: CheckResult, count: int) -> CheckResult:
+    """``first``'s verdicts, each regression judged again on its ``count`` confirmation reruns alone
+    (``reruns``: the check of that round against the same baseline).
+
+    A regression survives when its reruns are a regression too, or are too few to decide and still
+    slower than the threshold allows (the first runs' rank test gave the significance); otherwise it
+    is "unconfirmed", which does not fail the check. The verdict keeps the first runs' figures; the
+    note gives the reruns'.
+    """
+    again = {(v.case, v.measure): v for v in reruns.verdicts}
+    verdicts = []
+    for verdict in first.verdicts:
+        rerun = again.get((verdict.case, verdict.measure))
+        if verdict.status != "regression" or rerun is None:
+            verdicts.append(verdict)
+            continue
+        slower = rerun.ratio is None or rerun.ratio > 1 + verdict.threshold
+        survives = rerun.status == "regression" or (rerun.status == "undecided" and slower)
+        ratio = "" if rerun.ratio is None else f", ratio {rerun.ratio:.3f}"
+        note = f"{'confirmed' if survives else 'not confirmed'} by {count} reruns ({rerun.status}{ratio})"
+        verdicts.append(
+            replace(
+                verdict,
+                status="regression" if survives else "unconfirmed",
+                note="; ".join(n for n in (verdict.note, note) if n),
+            )
+        )
+    return replace(first, verdicts=verdicts, reruns=count)

@@ -13,9 +13,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from udfbench.errors import UserError
+
+if TYPE_CHECKING:
+    from udfbench.check import CheckResult, Options
 
 # 1: a run with failed cases, or a check that found a regression.
 EXIT_OK, EXIT_FAILED_CASES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -79,6 +82,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip measuring the machine's limit (seconds) before the run; fractions of it stay empty",
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="finish an interrupted run folder started with the same config (its finished cases are kept)",
+    )
 
 
 def _planned(args: argparse.Namespace):
@@ -106,24 +115,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.events import Listeners
     from udfbench.instruments import ResourceSampler
     from udfbench.lifecycle import new_run_dir, run_benchmark
-    from udfbench.planning import total_runs
+    from udfbench.planning import runs_per_case, total_runs
     from udfbench.report import build_report
     from udfbench.report.terminal import ProgressDisplay
-    from udfbench.results import ResultsWriter
+    from udfbench.results import MetaWriter, ResultsWriter
+    from udfbench.resume import resumption
 
     config, _ = _planned(args)
-    run_dir = new_run_dir(config, args.out)
+    if args.resume and args.out:
+        raise UserError("give --out or --resume, not both (a resumed run stays in its folder)", where="--out")
+    resumed = resumption(args.resume, config) if args.resume else None
+    run_dir = args.resume if resumed else new_run_dir(config, args.out)
+    writer = ResultsWriter(run_dir, resumed.results, resumed.parity) if resumed else ResultsWriter(run_dir)
+    total = resumed.cases_left * runs_per_case(config) if resumed else total_runs(config)
     status = EXIT_OK
     meta = None
-    with ProgressDisplay(total_runs(config)) as progress:
+    with ProgressDisplay(total) as progress:
         try:
+            listeners = Listeners(ResourceSampler(), writer, MetaWriter(run_dir), progress)
             meta = run_benchmark(
                 config,
                 args.config,
                 run_dir,
-                Listeners(ResourceSampler(), ResultsWriter(run_dir), progress),
+                listeners,
                 STOP_REQUESTED,
                 calibrate_first=not args.no_calibrate,
+                resumed=resumed,
             )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
@@ -178,6 +195,14 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         help="compare even if versions or the cluster configuration differ",
     )
     parser.add_argument(
+        "--confirm",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rerun each regressed case N times from the current run's config; fail only if the reruns "
+        "reproduce it (needs Spark for Spark strategies; the reruns are added to the current run)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="where to write check.md/json/xml (default: the current run)"
     )
 
@@ -188,6 +213,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if not 0 < args.alpha < 1:
         raise UserError("must be between 0 and 1", where="--alpha")
+    if args.confirm < 0:
+        raise UserError("must be a number of reruns, 0 or more", where="--confirm")
     options = Options(
         threshold=parse_threshold(args.threshold, "--threshold"),
         metric=args.metric,
@@ -197,10 +224,28 @@ def cmd_check(args: argparse.Namespace) -> int:
         allow_different_env=args.allow_different_env,
     )
     result = check_runs(args.current, args.baseline, options)
+    if args.confirm and result.regressions:
+        result = _confirmed(args, options, result)
     print_table(result)
     paths = write_outputs(result, args.out or args.current)
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     return result.exit_status()
+
+
+def _confirmed(args: argparse.Namespace, options: Options, result: CheckResult) -> CheckResult:
+    """``result`` with its regressions rerun ``--confirm`` times and judged again on the reruns."""
+    from udfbench.check import after_reruns, check_runs
+    from udfbench.confirm import plan_reruns, rerun
+    from udfbench.environment import check_java
+    from udfbench.report.terminal import ProgressDisplay
+
+    check_java()
+    reruns = plan_reruns(args.current, result, args.confirm)
+    print(f"{len(result.regressions)} regression(s): rerunning them {args.confirm} times to confirm")
+    with ProgressDisplay(reruns.total_runs) as progress:
+        rerun(args.current, reruns, progress, STOP_REQUESTED)
+    again = check_runs(args.current, args.baseline, options, confirmation=reruns.round)
+    return after_reruns(result, again, args.confirm)
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:

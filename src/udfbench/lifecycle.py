@@ -20,6 +20,7 @@ from udfbench.errors import UserError, short_error
 from udfbench.events import RunListener
 from udfbench.planning import cluster_cores
 from udfbench.results import RunMeta
+from udfbench.resume import Resumption
 from udfbench.runner import Runner
 from udfbench.workers import usable_cores
 from udfbench.workload import Workload, prepare_workload
@@ -86,20 +87,29 @@ def run_benchmark(
     listener: RunListener,
     stop: threading.Event,
     calibrate_first: bool = True,
+    resumed: Resumption | None = None,
 ) -> RunMeta:
-    """Measure everything the config asks for into ``run_dir``; the meta says how it ended."""
-    shutil.copyfile(config_path, run_dir / "config.yaml")
-    meta = RunMeta(
-        run_id=run_dir.name,
-        name=config.name,
-        status="running",
-        started_at=now(),
-        config_file=str(config_path),
-        config=config,
-        versions=environment.versions(),
-        machine=environment.machine(),
-        git_commit=environment.git_commit(),
-    )
+    """Measure everything the config asks for into ``run_dir``; the meta says how it ended.
+
+    ``resumed``: take up an interrupted run, measuring only the cases it has left; its meta keeps
+    when it started and adds when it was resumed.
+    """
+    if resumed is None:
+        shutil.copyfile(config_path, run_dir / "config.yaml")
+        meta = RunMeta(
+            run_id=run_dir.name,
+            name=config.name,
+            status="running",
+            started_at=now(),
+            config_file=str(config_path),
+            config=config,
+            versions=environment.versions(),
+            machine=environment.machine(),
+            git_commit=environment.git_commit(),
+        )
+    else:
+        meta = resumed.meta.model_copy(update={"status": "running", "finished_at": None, "error": None})
+        meta.resumed_at = [*meta.resumed_at, now()]
     listener.meta_changed(meta)
     try:
         listener.stage("preparing seed images, datasets, model and reference")
@@ -114,11 +124,11 @@ def run_benchmark(
         }
         meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(workload.seeds)}
         meta.setup_seconds["driver"] = setup
-        if calibrate_first:
+        if calibrate_first and meta.calibration is None:  # a resumed run keeps its calibration
             listener.stage("calibrating: decode and predict on every core at once")
             calibrate_run(config, workload, meta)
         listener.meta_changed(meta)
-        Runner(config, workload, run_dir, listener, stop).run(meta)
+        Runner(config, workload, run_dir, listener, stop).run(meta, resumed.plans if resumed else None)
         meta.status = "interrupted" if stop.is_set() else "complete"
     except KeyboardInterrupt:
         meta.status = "interrupted"

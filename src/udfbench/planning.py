@@ -6,8 +6,10 @@ runner all plan from the same place.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from udfbench.config import Axes, BenchConfig, ClusterConfig, SparkConfig, axes_grid
@@ -37,6 +39,9 @@ class SessionPlan:
     task_cpus: int
     threads: int | None
     cases: tuple[Case, ...]
+    # Whether the session's first case still owes the row-by-row parity check (a resumed run whose
+    # check was done, and confirmation reruns, do not).
+    parity: bool = True
 
     @property
     def label(self) -> str:
@@ -62,6 +67,19 @@ def plan(config: BenchConfig) -> list[SessionPlan]:
                 )
                 plans.append(SessionPlan(cluster, strategy, task_cpus, threads, cases))
     return plans
+
+
+def narrow(
+    plans: list[SessionPlan], keep: Callable[[Case], bool], parity: Callable[[SessionPlan], bool]
+) -> list[SessionPlan]:
+    """The plans with only the cases ``keep`` accepts, sessions left empty dropped; ``parity`` says
+    which of the remaining sessions still owe their row-by-row check."""
+    narrowed = []
+    for session in plans:
+        kept = tuple(case for case in session.cases if keep(case))
+        if kept:
+            narrowed.append(dataclasses.replace(session, cases=kept, parity=parity(session)))
+    return narrowed
 
 
 def cases(config: BenchConfig) -> list[Case]:

@@ -13,9 +13,9 @@ import csv
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -24,6 +24,9 @@ from udfbench.config import AXES, UNSET_AXES, BenchConfig
 from udfbench.errors import UserError
 from udfbench.events import RunListener
 from udfbench.limits import Limit, limit_images_per_s
+
+if TYPE_CHECKING:
+    from udfbench.planning import Case
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.csv"
@@ -74,6 +77,8 @@ _MEASUREMENT: dict[str, Any] = {
     "foreign_cpu_pct": (float | None, None),  # the machine's CPU that other processes took
     "lost_executors": (int | None, None),  # executors the cluster lost so far in this session
     "error": (str, ""),
+    # 0: the run as planned; k: the k-th round of reruns by ``check --confirm`` (absent in older files).
+    "confirmation": (int, 0),
 }
 # One row per timed run of a case. The swept settings' columns come from config.AXES; a setting
 # that may be unset defaults to None, so results written before it existed still read.
@@ -156,25 +161,38 @@ class RunMeta(BaseModel):
     limits: dict[str, Limit] = {}
     setup_seconds: dict[str, dict[str, float]] = {}
     error: str | None = None
+    # When ``run --resume`` took the run up again after an interruption, oldest first.
+    resumed_at: list[str] = []
 
 
 class CsvAppender:
-    """Appends validated rows to a CSV file, flushed to disk one by one."""
+    """Appends validated rows to a CSV file, flushed to disk one by one.
 
-    def __init__(self, path: Path, model: type[_Row]) -> None:
+    ``kept`` rows (a resumed run's finished ones) are written first; the file replaces ``path`` only
+    once they are on disk, so a crash while rewriting loses nothing.
+    """
+
+    def __init__(self, path: Path, model: type[_Row], kept: Iterable[_Row] = ()) -> None:
         self.path = path
         self.fields = list(model.model_fields)
-        self._file = path.open("w", newline="", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        self._file = tmp.open("w", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=self.fields)
         self._writer.writeheader()
+        for row in kept:
+            self._write(row)
         self._sync()
+        tmp.replace(path)
 
     def _sync(self) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def append(self, row: _Row) -> None:
+    def _write(self, row: _Row) -> None:
         self._writer.writerow({k: "" if v is None else v for k, v in row.model_dump().items()})
+
+    def append(self, row: _Row) -> None:
+        self._write(row)
         self._sync()
 
     def close(self) -> None:
@@ -182,13 +200,16 @@ class CsvAppender:
 
 
 class ResultsWriter(RunListener):
-    """The listener that keeps a run's files: every row appended and flushed as it comes, meta.json
-    rewritten whenever it changes, so an interrupted run keeps everything it finished."""
+    """The listener that keeps a run's rows: every row appended and flushed as it comes, so an
+    interrupted run keeps everything it finished. ``kept_results`` and ``kept_parity`` start the files
+    (a resumed run's finished rows, or a run that confirmation reruns add to)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self, run_dir: Path, kept_results: Iterable[_Row] = (), kept_parity: Iterable[_Row] = ()
+    ) -> None:
         self.run_dir = run_dir
-        self.results = CsvAppender(run_dir / RESULTS_FILE, ResultRow)
-        self.parity = CsvAppender(run_dir / PARITY_FILE, ParityRow)
+        self.results = CsvAppender(run_dir / RESULTS_FILE, ResultRow, kept_results)
+        self.parity = CsvAppender(run_dir / PARITY_FILE, ParityRow, kept_parity)
 
     def measured(self, row: _Row) -> None:
         self.results.append(row)
@@ -199,12 +220,21 @@ class ResultsWriter(RunListener):
     def parity_checked(self, row: _Row) -> None:
         self.parity.append(row)
 
+    def finished(self, meta: RunMeta) -> None:
+        self.results.close()
+        self.parity.close()
+
+
+class MetaWriter(RunListener):
+    """The listener that keeps meta.json: rewritten whenever it changes, and when the run ends."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
     def meta_changed(self, meta: RunMeta) -> None:
         write_meta(self.run_dir, meta)
 
     def finished(self, meta: RunMeta) -> None:
-        self.results.close()
-        self.parity.close()
         write_meta(self.run_dir, meta)
 
 
@@ -234,7 +264,7 @@ def read_meta(run_dir: Path) -> RunMeta:
 TEXT_COLUMNS = frozenset({"error", "detail"})
 
 
-def _read_rows(path: Path, model: type[_Row]) -> pd.DataFrame:
+def _read_models(path: Path, model: type[_Row]) -> list[Any]:
     if not path.is_file():
         raise UserError("file not found", where=str(path))
     with path.open(newline="", encoding="utf-8") as file:
@@ -247,30 +277,52 @@ def _read_rows(path: Path, model: type[_Row]) -> pd.DataFrame:
         for line, raw in enumerate(reader, start=2):
             cleaned = {k: (None if v == "" and k not in TEXT_COLUMNS else v) for k, v in raw.items()}
             try:
-                rows.append(model.model_validate(cleaned).model_dump())
+                rows.append(model.model_validate(cleaned))
             except ValidationError as err:
                 e = err.errors(include_url=False)[0]
                 raise UserError(f"{e['msg']}", where=f"{path}: line {line}, column {e['loc'][0]}") from None
-    return pd.DataFrame(rows, columns=list(model.model_fields))
+    return rows
+
+
+def rows_frame(rows: Sequence[_Row], model: type[_Row] = ResultRow) -> pd.DataFrame:
+    """Rows as a table with every column of ``model``, in file order."""
+    return pd.DataFrame([r.model_dump() for r in rows], columns=list(model.model_fields))
+
+
+def read_result_rows(run_dir: Path) -> list[Any]:
+    """results.csv as validated rows, to write back unchanged (a resumed or confirmed run)."""
+    return _read_models(run_dir / RESULTS_FILE, ResultRow)
+
+
+def read_parity_rows(run_dir: Path) -> list[ParityRow]:
+    path = run_dir / PARITY_FILE
+    return _read_models(path, ParityRow) if path.is_file() else []
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:
-    return _read_rows(run_dir / RESULTS_FILE, ResultRow)
+    return rows_frame(read_result_rows(run_dir))
 
 
 def read_parity(run_dir: Path) -> pd.DataFrame:
-    path = run_dir / PARITY_FILE
-    return (
-        _read_rows(path, ParityRow) if path.is_file() else pd.DataFrame(columns=list(ParityRow.model_fields))
-    )
+    return rows_frame(read_parity_rows(run_dir), ParityRow)
 
 
 # -- the measured runs and the case identity: every consumer derives its figures from these ----------
 
 
-def measured_runs(results: pd.DataFrame) -> pd.DataFrame:
-    """The timed runs that every statistic is computed from: successful, not warmups."""
-    ok = results[(results["status"] == "ok") & ~results["warmup"].astype(bool)]
+def runs_of_round(results: pd.DataFrame, confirmation: int = 0) -> pd.DataFrame:
+    """The rows of the run as planned (0), or of the k-th round of ``check --confirm`` reruns: a
+    report, comparison or history describes the run as planned; reruns only ever answer a check."""
+    if "confirmation" not in results:  # a table made before the column existed
+        return results if confirmation == 0 else results.iloc[0:0]
+    return results[results["confirmation"].astype(int) == confirmation]
+
+
+def measured_runs(results: pd.DataFrame, confirmation: int = 0) -> pd.DataFrame:
+    """The timed runs that every statistic is computed from: successful, not warmups, of the run as
+    planned (or of the given round of confirmation reruns)."""
+    rows = runs_of_round(results, confirmation)
+    ok = rows[(rows["status"] == "ok") & ~rows["warmup"].astype(bool)]
     return ok.astype({"seconds": float})
 
 
@@ -306,6 +358,20 @@ def case_ids(frame: pd.DataFrame, columns: Sequence[str] = CASE_KEY) -> pd.Serie
     if frame.empty:
         return pd.Series([], index=frame.index, dtype=object)
     return frame[present].apply(lambda row: tuple(setting_text(v) for v in row), axis=1)
+
+
+def planned_case_id(case: Case, config: BenchConfig) -> tuple[str, ...]:
+    """The identity (as ``case_ids`` gives it) that a planned case's rows carry: maps a verdict or a
+    row back to the ``Case`` that measures it."""
+    row = {
+        "cluster": case.cluster.name,
+        "strategy": case.strategy,
+        "size": case.size,
+        "input_mode": config.dataset.input_mode,
+        "sink": config.sink,
+        **case.axes.model_dump(),
+    }
+    return tuple(setting_text(row[c]) for c in CASE_KEY)
 
 
 def varying_settings(frame: pd.DataFrame, columns: Sequence[str] = SETTINGS) -> list[str]:

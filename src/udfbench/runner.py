@@ -67,13 +67,16 @@ class Runner:
         run_dir: Path,
         listener: RunListener,
         stop: threading.Event | None = None,
+        confirmation: int = 0,
     ) -> None:
+        """``confirmation``: the round of ``check --confirm`` reruns these runs are (0: none)."""
         self.config = config
         self.workload = workload
         self.run_dir = run_dir
         self.run_id = run_dir.name
         self.listener = listener
         self.stop = stop or threading.Event()
+        self.confirmation = confirmation
 
     # -- one timed run -------------------------------------------------------------------------
     def _predictor(self, case: Case, session: Session | None) -> Predictor:
@@ -188,6 +191,7 @@ class Runner:
             sink=self.config.sink,
             cores=cores,
             slots=slots(strategy, case, cores),
+            confirmation=self.confirmation,
             **case.axes.model_dump(),
             **(defaults | values),
         )
@@ -257,20 +261,22 @@ class Runner:
     def _run_session(self, session_plan: SessionPlan, session: Session | None, cores: int) -> None:
         if session is None:  # a driver-side strategy starts cold, like a Spark strategy's fresh workers
             forget_models()
-        # Row-by-row parity once per strategy, on its first (smallest) case.
+        # Row-by-row parity once per session, on its first (smallest) case.
         for index, case in enumerate(session_plan.cases):
             if self.stop.is_set():
                 return
-            self.run_case(case, session, cores, parity=index == 0)
+            self.run_case(case, session, cores, parity=session_plan.parity and index == 0)
 
     # -- the whole run -------------------------------------------------------------------------
-    def run(self, meta: RunMeta) -> None:
-        """Every planned case, cluster by cluster; each Spark strategy in a session of its own."""
+    def run(self, meta: RunMeta, plans: list[SessionPlan] | None = None) -> None:
+        """Every planned case (or those of ``plans``, a narrowed plan of this config: what a resumed
+        run has left, what a check reruns), cluster by cluster; each Spark strategy in a session of
+        its own."""
         c = self.config
-        plans = plan(c)
+        self._many_session_settings = len({(p.task_cpus, p.threads) for p in plan(c)}) > 1
+        plans = plan(c) if plans is None else plans
         uses_spark = {name: get_strategy(name).uses_spark for name in c.strategies}
         local_cores = int(environment.machine()["cores"] or 1)
-        self._many_session_settings = len({(p.task_cpus, p.threads) for p in plans}) > 1
         for cluster in c.cluster_list():
             cluster_plans = [p for p in plans if p.cluster == cluster]
             with ExitStack() as cluster_stack:

@@ -16,7 +16,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from udfbench.limits import IMPLAUSIBLE_FRACTION
-from udfbench.results import BUSY_FOREIGN_CPU_PCT, CASE_KEY, case_ids, cold_runs, measured_runs
+from udfbench.results import (
+    BUSY_FOREIGN_CPU_PCT,
+    CASE_KEY,
+    case_ids,
+    cold_runs,
+    measured_runs,
+    runs_of_round,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ def case_summaries(
     Python workers times their math threads passed the cores; peak memory columns are the largest
     over the measured runs.
     """
+    results = runs_of_round(results)
     key = _group_key(results, CASE_KEY)
     all_cold = cold_runs(results)
     rows = []

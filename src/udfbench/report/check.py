@@ -16,7 +16,7 @@ from udfbench.check import CheckResult, Verdict
 from udfbench.report.format import console, interval
 
 HEADERS = ["case", "measure", "ratio now/baseline", "95% interval", "p", "threshold", "verdict", "note"]
-ICONS = {"regression": "❌", "improvement": "✅", "unchanged": "➖", "undecided": "⚠️"}
+ICONS = {"regression": "❌", "improvement": "✅", "unchanged": "➖", "undecided": "⚠️", "unconfirmed": "🔁"}
 
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
@@ -44,8 +44,10 @@ def headline(result: CheckResult) -> str:
     }
     o = result.options
     mode = f"relative to {o.relative_to}" if o.relative_to else "absolute seconds"
+    unconfirmed = sum(v.status == "unconfirmed" for v in result.verdicts)
+    dismissed = f", {unconfirmed} regression(s) not confirmed by reruns" if unconfirmed else ""
     return (
-        f"{counts['regression']} regression(s), {counts['improvement']} improvement(s), "
+        f"{counts['regression']} regression(s){dismissed}, {counts['improvement']} improvement(s), "
         f"{counts['unchanged']} unchanged, {counts['undecided']} undecided "
         f"({o.metric}, {mode}, alpha {o.alpha})"
     )
@@ -53,6 +55,11 @@ def headline(result: CheckResult) -> str:
 
 def notes(result: CheckResult) -> list[str]:
     found = [f"allowed difference: {d}" for d in result.differences]
+    if result.reruns:
+        found.append(
+            f"each regression was rerun {result.reruns} times from the current run's config; "
+            "only those the reruns reproduce fail the check"
+        )
     if result.only_in_current:
         found.append("only in the current run (not compared): " + ", ".join(result.only_in_current))
     if result.only_in_baseline:
@@ -68,7 +75,7 @@ def print_table(result: CheckResult) -> None:
     table = Table(title=Text(f"udfbench check: {result.current} against {result.baseline}"))
     for header in HEADERS:
         table.add_column(header)
-    styles = {"regression": "bold red", "improvement": "green", "undecided": "yellow"}
+    styles = {"regression": "bold red", "improvement": "green", "undecided": "yellow", "unconfirmed": "cyan"}
     for verdict in result.verdicts:
         table.add_row(*(Text(c) for c in _cells(verdict)), style=styles.get(verdict.status))
     out.print(table)
