@@ -7,6 +7,7 @@ would), so they never fight the shared session.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -81,3 +82,36 @@ def result_row(run_id: str, strategy: str, size: int, seconds: float, **override
 def bench_config(**overrides) -> dict:
     """A valid bench.yaml as a mapping (what meta.json stores), for run folders made by hand."""
     return {"dataset": {"sizes": [10]}, "strategies": ["python", "udf"], **overrides}
+
+
+# One small real benchmark for the whole test session, run twice: the report, compare, check and
+# confirm tests read these folders instead of making runs of their own. A test that changes a run
+# folder works on a copy (``copy_run``).
+SHARED_CONFIG = """
+    name: shared
+    dataset: {sizes: [8, 16], seed: 3}
+    model: {image_size: 48}
+    strategies: [python, udf, pandas_udf]
+    batch_size: 4
+    warmup: 1
+    repeats: 5
+    spark: {master: "local[2]", driver_memory: 1g}
+"""
+
+
+@pytest.fixture(scope="session")
+def real_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """Two real runs of ``SHARED_CONFIG``, one after the other, through the ``udfbench`` command."""
+    folder = tmp_path_factory.mktemp("real-runs")
+    config = write_config(folder, SHARED_CONFIG)
+    runs = []
+    for name in ("first", "second"):
+        result = run_cli("run", str(config), "--out", str(folder / name))
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(folder / name)
+    return runs[0], runs[1]
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    shutil.copytree(run, to)
+    return to

@@ -8,8 +8,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
+import pandas as pd
 import pytest
-from tests.conftest import bench_config, result_row, run_cli, write_config
+from tests.conftest import bench_config, copy_run, result_row, run_cli
 
 from udfbench.check import Options, check_runs, parse_threshold
 from udfbench.errors import UserError
@@ -218,29 +219,15 @@ def test_cli_exit_codes_and_machine_readable_outputs(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_two_real_runs_of_the_same_config_pass(tmp_path) -> None:
-    config = write_config(
-        tmp_path,
-        """
-        dataset: {sizes: [8, 16]}
-        model: {image_size: 48}
-        strategies: [python, pandas_udf]
-        batch_size: 4
-        warmup: 1
-        repeats: 5
-        spark: {master: "local[2]", driver_memory: 1g}
-        """,
-    )
-    for name in ("baseline", "current"):
-        result = run_cli("run", str(config), "--out", str(tmp_path / name))
-        assert result.returncode == 0, result.stderr[-2000:]
+def test_two_real_runs_of_the_same_config_pass(real_runs, tmp_path) -> None:
+    baseline, current = real_runs[0], copy_run(real_runs[1], tmp_path / "current")
     # Tiny jobs on a shared 2-core machine swing by tens of percent between runs, so the gate is
     # relative to the python loop and only a doubling counts; a broken gate would still exit 1 or 2.
     check = run_cli(
         "check",
-        str(tmp_path / "current"),
+        str(current),
         "--baseline",
-        str(tmp_path / "baseline"),
+        str(baseline),
         "--relative-to",
         "python",
         "--threshold",
@@ -250,6 +237,49 @@ def test_two_real_runs_of_the_same_config_pass(tmp_path) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     cases = json.loads((tmp_path / "current" / "check.json").read_text())["cases"]
     assert {c["case"] for c in cases if c["measure"] == "time"} == {
-        "local/pandas_udf/n=8",
-        "local/pandas_udf/n=16",
+        f"local/{strategy}/n={size}" for strategy in ("udf", "pandas_udf") for size in (8, 16)
     }
+
+
+def _make_busy(run: Path, strategy: str, foreign_cpu_pct: float) -> None:
+    """As if other processes took ``foreign_cpu_pct`` of the CPU while ``strategy``'s runs ran."""
+    rows = pd.read_csv(run / RESULTS_FILE)
+    rows.loc[rows["strategy"] == strategy, "foreign_cpu_pct"] = foreign_cpu_pct
+    rows.to_csv(run / RESULTS_FILE, index=False)
+
+
+def test_a_change_measured_on_a_busy_machine_is_undecided_with_the_reason(tmp_path) -> None:
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    b = write_run(tmp_path / "b", timings({"python": (0.2, 0.01), "udf": (1.0, 0.03)}, seed=2))
+    assert verdicts(check_runs(b, a, Options()))[("local/udf/n=400", "time")] == "regression"
+    _make_busy(b, "udf", 40.0)
+    busy = next(v for v in check_runs(b, a, Options()).verdicts if v.case == "local/udf/n=400")
+    assert busy.status == "undecided" and "busy machine" in busy.note and "40%" in busy.note
+    # Relative mode divides by the reference: a busy reference makes every ratio noise too.
+    _make_busy(b, "udf", 0.0)
+    _make_busy(a, "python", 30.0)
+    relative = check_runs(b, a, Options(relative_to="python"))
+    assert {v.status for v in relative.verdicts if v.measure == "time"} == {"undecided"}
+
+
+def test_markdown_outputs_escape_html_from_any_string() -> None:
+    from udfbench.check import CheckResult, Verdict
+    from udfbench.report.check import to_markdown
+
+    evil = Verdict('<script>alert("x")</script>', "time", "regression", 0.1, ratio=2.0, low=1.8, high=2.2)
+    evil.note = "<img src=x onerror=alert(1)>"
+    result = CheckResult("cur|rent", "base<b>", Options(), [evil], ["spark.x: <iframe>"], [], [])
+    markdown = to_markdown(result)
+    for raw in ("<script>", "<img", "<iframe>", "<b>"):
+        assert raw not in markdown
+    assert "&lt;script&gt;" in markdown and "cur\\|rent" in markdown
+
+
+def test_one_measured_run_has_no_interval() -> None:
+    from udfbench.check import CheckResult, Verdict
+    from udfbench.report.check import to_markdown
+
+    single = Verdict("local/udf/n=8", "time", "undecided", 0.1, ratio=1.0, low=1.0, high=1.0, n_baseline=1,
+                     n_current=1)  # fmt: skip
+    markdown = to_markdown(CheckResult("c", "b", Options(), [single], [], [], []))
+    assert "one run: no interval" in markdown and "[1.000, 1.000]" not in markdown

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import run_cli, write_config
+from tests.conftest import copy_run, run_cli, write_config
 
 TINY = """
     name: tiny
@@ -28,13 +28,10 @@ TINY = """
 
 
 @pytest.mark.slow
-def test_run_writes_verified_results_and_a_complete_report(tmp_path: Path) -> None:
-    config = write_config(tmp_path, TINY)
-    out = tmp_path / "run"
-    result = run_cli("run", str(config), "--out", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_run_writes_verified_results_and_a_complete_report(real_runs, tmp_path: Path) -> None:
+    out = copy_run(real_runs[0], tmp_path / "run")
     results = pd.read_csv(out / "results.csv")
-    assert len(results) == 3 * 2 * 3
+    assert len(results) == 3 * 2 * (1 + 5)
     assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
     assert (results["rows"] == results["size"]).all()
     assert results.groupby(["strategy", "size"])["warmup"].sum().eq(1).all()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import bench_config, result_row, run_cli, write_config
+from tests.conftest import bench_config, result_row, run_cli
 
 from udfbench import stats
 from udfbench.compare import ABSENT, Difference, compare_runs
@@ -206,31 +206,17 @@ def test_cli_writes_next_to_the_first_run_and_refuses_bad_folders_in_one_line(tm
         assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
 
 
-TWO_STRATEGIES = """
-    name: tiny
-    dataset: {sizes: [8, 16], seed: 3}
-    model: {image_size: 48}
-    strategies: [python, pandas_udf]
-    batch_size: 4
-    warmup: 1
-    repeats: 2
-    spark: {master: "local[2]", driver_memory: 1g}
-"""
-
-
 @pytest.mark.slow
-def test_two_real_runs_compare_end_to_end(tmp_path) -> None:
-    config = write_config(tmp_path, TWO_STRATEGIES)
-    for name in ("first", "second"):
-        run = run_cli("run", str(config), "--out", str(tmp_path / name))
-        assert run.returncode == 0, run.stderr[-3000:]
+def test_two_real_runs_compare_end_to_end(real_runs, tmp_path) -> None:
     out = tmp_path / "cmp"
-    result = run_cli("compare", str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(out))
+    result = run_cli("compare", str(real_runs[0]), str(real_runs[1]), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out / "compare.csv")
-    assert sorted(set(table["case"])) == ["pandas_udf/n=16", "pandas_udf/n=8", "python/n=16", "python/n=8"]
+    assert sorted(set(table["case"])) == sorted(
+        f"{s}/n={n}" for s in ("pandas_udf", "python", "udf") for n in (8, 16)
+    )
     second = table[table["column"] == "second"]
-    assert (second["runs"] == 2).all() and second["ratio_to_first"].gt(0).all()
+    assert (second["runs"] == 5).all() and second["ratio_to_first"].gt(0).all()
     assert (second["ratio_low"] <= second["ratio_to_first"]).all()
     assert (second["ratio_to_first"] <= second["ratio_high"]).all()
     # Same config, same machine: nothing differs once ports, app ids and folders are set aside.

@@ -8,7 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from udfbench.stats import case_summaries, cost_fits, linear_fit, ratio_ci, summarize
+from udfbench.answer import flags
+from udfbench.stats import (
+    case_summaries,
+    cost_fits,
+    linear_fit,
+    median_interval,
+    min_repeats,
+    ratio_ci,
+    slope_intercept_ci,
+    smallest_p_value,
+    summarize,
+    without_slow_outliers,
+)
 
 
 def test_summarize_order_statistics() -> None:
@@ -95,3 +107,62 @@ def test_skipped_images_are_not_throughput() -> None:
     table = case_summaries(pd.DataFrame(_rows("python", 30, [2.0, 2.0, 2.0], skipped=8)))
     assert table["skipped"].tolist() == [8]
     assert table["images_per_s"].tolist() == [pytest.approx(11.0)]
+
+
+def test_without_slow_outliers_drops_only_slow_runs_beyond_the_fence() -> None:
+    runs = [1.0, 1.1, 0.9, 1.05, 0.95, 9.0]
+    assert sorted(without_slow_outliers(runs)) == sorted(runs[:-1])
+    assert list(without_slow_outliers([0.1, 1.0, 1.1, 1.05, 0.95])) == [
+        0.1,
+        1.0,
+        1.1,
+        1.05,
+        0.95,
+    ]  # fast: kept
+    assert list(without_slow_outliers([1.0, 50.0, 1.2])) == [1.0, 50.0, 1.2]  # too few to fence
+
+
+def test_min_repeats_is_the_fewest_that_can_reach_the_level() -> None:
+    # 3 against 3 can at best give p = 0.1; 4 against 4 gives 2/70 < 0.05.
+    assert smallest_p_value(3, 3) == pytest.approx(0.1)
+    assert min_repeats(0.05) == 4 and min_repeats(0.2) == 3
+    assert smallest_p_value(min_repeats(0.01), min_repeats(0.01)) < 0.01
+
+
+def test_slope_intercept_ci_recovers_a_doubled_per_row_cost_and_an_equal_fixed_cost() -> None:
+    rng = np.random.default_rng(1)
+    sizes = np.repeat([100, 200, 400], 5)
+    before = 2.0 + 0.01 * sizes + rng.normal(0, 0.05, sizes.size)
+    after = 2.0 + 0.02 * sizes + rng.normal(0, 0.05, sizes.size)
+    found = slope_intercept_ci((sizes, before), (sizes, after))
+    assert found["per_row"].low < 2.0 < found["per_row"].high and found["per_row"].low > 1.5
+    assert found["fixed"].low < 1.0 < found["fixed"].high
+
+
+def test_a_fraction_of_the_limit_above_the_plausible_is_flagged() -> None:
+    # 100 rows in a median of 2 s is 50 images/s: 0.5 of a limit of 100, 1.25 of a limit of 40.
+    results = pd.DataFrame(_rows("python", 100, [2.0, 2.0, 2.0]) + _rows("udf", 100, [2.0, 2.0, 2.0]))
+    results["cluster"] = ["fast"] * 4 + ["slow"] * 4
+    table = case_summaries(results, limits={"fast": 100.0, "slow": 40.0}).set_index("cluster")
+    assert (
+        table.loc["fast", "fraction_of_limit"] == pytest.approx(0.5) and not table.loc["fast", "implausible"]
+    )
+    assert table.loc["slow", "fraction_of_limit"] == pytest.approx(1.25) and table.loc["slow", "implausible"]
+    assert math.isnan(case_summaries(results)["fraction_of_limit"].iloc[0])  # not calibrated: no figure
+    assert "implausible" in " ".join(flags(table.loc["slow"].to_dict()))
+
+
+def test_busy_runs_and_oversubscription_are_counted_and_flagged() -> None:
+    results = pd.DataFrame(_rows("pandas_udf", 100, [2.0, 2.0, 2.0]))
+    results["foreign_cpu_pct"] = [0.0, 35.0, 40.0, 2.0]  # the warmup first, then three measured runs
+    results["python_workers"], results["worker_threads"], results["oversubscribed"] = 2, 2, True
+    row = case_summaries(results).iloc[0].to_dict()
+    assert row["busy_runs"] == 2 and row["foreign_cpu_pct"] == pytest.approx(35.0) and row["oversubscribed"]
+    warnings = " ".join(flags(row))
+    assert "2 of 3 runs on a busy machine" in warnings and "2 Python workers x 2 math threads" in warnings
+
+
+def test_median_interval_brackets_the_median_and_one_run_has_none() -> None:
+    low, high = median_interval([1.0, 1.2, 0.9, 1.1, 1.05])
+    assert low <= 1.05 <= high
+    assert median_interval([2.5]) == (2.5, 2.5)

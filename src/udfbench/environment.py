@@ -49,13 +49,19 @@ def _version_of(java: Path) -> tuple[int, str] | None:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = java_major(out)
+    return None if major is None else (major, out.splitlines()[0])
+
+
+def java_major(version_output: str) -> int | None:
+    """The major version in ``java -version``'s output: 17 for "17.0.15", 8 for the old "1.8.0_292"."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
     if not match:
         return None
     major = int(match.group(1))
     if major == 1 and match.group(2):  # "1.8.0" style
         major = int(match.group(2))
-    return major, out.splitlines()[0]
+    return major
 
 
 def _cache_dir() -> Path:

@@ -27,10 +27,25 @@ class CaseFailed(Exception):
     """
 
 
+# Signs that a task died of memory: a Python worker killed by the OOM killer, or a JVM out of heap.
+_OUT_OF_MEMORY = ("OutOfMemoryError", "MemoryError", "Python worker exited unexpectedly", "worker crashed")
+
+
 def short_error(err: BaseException) -> str:
-    """One line from an exception, digging the Python error out of a Java stack trace."""
+    """One line from an exception, digging the Python error out of a Java stack trace.
+
+    A task that died of memory says so, and what bounds the batches that Arrow hands a worker.
+    """
     text = str(err)
-    found = re.findall(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|BadImage)\b:? .*)$", text, re.MULTILINE)
+    found = re.findall(
+        r"^[\s:]*((?:[\w.]+\.)?\w*(?:Error|Exception|BadImage)\b:? .*)$", text, re.MULTILINE
+    )
     python_side = [line for line in found if "udfbench" in line or "Error:" in line]
     fallback = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return (python_side or found or [fallback])[-1].strip()[:400]
+    line = (python_side or found or [fallback])[-1].strip()[:400]
+    if any(sign in text for sign in _OUT_OF_MEMORY):
+        line += (
+            " (out of memory: image rows are large; a smaller spark.arrow_batch_size or "
+            "spark.arrow_max_bytes makes smaller Arrow batches)"
+        )
+    return line

@@ -379,11 +379,15 @@ def varying_settings(frame: pd.DataFrame, columns: Sequence[str] = SETTINGS) -> 
     return [c for c in columns if c in frame and frame[c].map(setting_text).nunique() > 1]
 
 
-def case_name(row: Mapping[str, Any], varying: Sequence[str] = (), with_cluster: bool = True) -> str:
+def case_name(
+    row: Mapping[str, Any], varying: Sequence[str] = (), with_cluster: bool = True, with_size: bool = True
+) -> str:
     """The one name of a case everywhere: ``cluster/strategy/n=size``, then ``/setting=value`` for each
-    setting that varies among the cases shown. ``with_cluster=False`` where clusters are columns."""
+    setting that varies among the cases shown. ``with_cluster=False`` where clusters are columns,
+    ``with_size=False`` where the size is said already."""
     parts = [str(row["cluster"])] if with_cluster else []
-    parts += [str(row["strategy"]), f"n={setting_text(row['size'])}"]
+    parts.append(str(row["strategy"]))
+    parts += [f"n={setting_text(row['size'])}"] if with_size else []
     parts += [f"{column}={setting_text(row[column])}" for column in varying]
     return "/".join(parts)
 

@@ -238,6 +238,19 @@ def ratio_ci(
     return RatioEstimate(float(reduce(b) / reduce(a)), float(low), float(high), confidence)
 
 
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile-bootstrap interval of the median; one value has no spread, so it is its own."""
+    data = np.asarray(values, dtype=float)
+    if data.size < 2:
+        return float(data[0]), float(data[0])
+    medians = np.median(np.random.default_rng(seed).choice(data, size=(resamples, data.size)), axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(medians, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def smallest_p_value(n_baseline: int, n_current: int) -> float:
     """The smallest two-sided p-value a Mann-Whitney U test can give with these sample sizes.
 

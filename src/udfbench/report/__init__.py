@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from udfbench.answer import answers
 from udfbench.report.html import render_report
 from udfbench.results import read_meta, read_parity, read_results
 from udfbench.stats import case_summaries, cost_fits
@@ -24,10 +25,11 @@ def build_report(run_dir: Path, print_to_terminal: bool = False) -> Path:
     fits = cost_fits(results)
     summary.to_csv(run_dir / "summary.csv", index=False)
     fits.to_csv(run_dir / "fits.csv", index=False)
+    found = answers(summary, results)
     if print_to_terminal:
         from udfbench.report.terminal import print_summary
 
-        print_summary(summary, fits)
+        print_summary(summary, fits, found)
     path = run_dir / "report.html"
-    path.write_text(render_report(meta, results, summary, fits, parity), encoding="utf-8")
+    path.write_text(render_report(meta, results, summary, fits, parity, found), encoding="utf-8")
     return path

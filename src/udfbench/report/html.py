@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from udfbench.answer import Answer, flags, headline
 from udfbench.config import AXES
 from udfbench.report import plots
 from udfbench.report.format import format_number, interval
@@ -45,14 +46,20 @@ def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str 
     """Every plot the report shows, with a caption; a plot without data says why instead."""
     if summary.empty:  # a run stopped or failed before its first timed run
         return [{"title": "Plots", "png": None, "missing": "no timed run finished in this run"}]
-    shown = [
-        ("Time against size", plots.time_vs_size(results, summary), "needs at least one successful case"),
-        ("Throughput against size", plots.throughput_vs_size(summary), "needs at least one successful case"),
-        (
-            f"Speed-up against {REFERENCE}",
-            plots.speedup_vs_reference(summary, REFERENCE),
-            f"needs the {REFERENCE} strategy and one other",
-        ),
+    if summary["size"].nunique() > 1:
+        shown = [
+            ("Time against size", plots.time_vs_size(results, summary), "needs a successful case"),
+            ("Throughput against size", plots.throughput_vs_size(summary), "needs a successful case"),
+            (
+                f"Speed-up against {REFERENCE}",
+                plots.speedup_vs_reference(summary, REFERENCE),
+                f"needs the {REFERENCE} strategy and one other",
+            ),
+            ("Peak memory against size", plots.memory_vs_size(summary), "needs memory readings"),
+        ]
+    else:  # one size: lines through one point say nothing, ranked bars do
+        shown = [("Throughput, ranked", plots.ranked_throughput(results, summary), "needs a successful case")]
+    shown += [
         ("Cold start against steady state", plots.cold_vs_steady(summary), "needs warmup runs"),
         ("Where the time goes", plots.time_breakdown(summary), "needs at least one successful case"),
     ]
@@ -64,7 +71,12 @@ def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str 
 
 
 def render_report(
-    meta: RunMeta, results: pd.DataFrame, summary: pd.DataFrame, fits: pd.DataFrame, parity: pd.DataFrame
+    meta: RunMeta,
+    results: pd.DataFrame,
+    summary: pd.DataFrame,
+    fits: pd.DataFrame,
+    parity: pd.DataFrame,
+    found: list[Answer],
 ) -> str:
     axes = varying_axes(summary)
     failures = summary[summary["status"] != "ok"] if not summary.empty else summary
@@ -73,7 +85,9 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             meta=meta,
-            summary=summary.to_dict("records"),
+            answers=[{"answer": a, "headline": headline(a)} for a in found],
+            limits=any(a.fraction_of_limit is not None for a in found),
+            summary=[r | {"flags": flags(r)} for r in summary.to_dict("records")],
             axes=axes,
             fits=fits.to_dict("records"),
             parity=parity.to_dict("records"),

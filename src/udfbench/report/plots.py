@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from udfbench.results import SETTINGS, measured_runs, varying_settings  # noqa: E402
+from udfbench import stats  # noqa: E402
+from udfbench.results import SETTINGS, case_ids, case_name, measured_runs, varying_settings  # noqa: E402
 from udfbench.strategies.registry import STRATEGY_NAMES  # noqa: E402
 
 # One colour per strategy in every plot, report and comparison, whatever the run holds: tab10 by the
@@ -218,4 +219,63 @@ def time_breakdown(summary: pd.DataFrame) -> str | None:
     ax.invert_yaxis()
     ax.set(xlabel="seconds of wall time (worker time / task slots)", title="Where the time goes")
     _legend_outside(ax, fontsize=7)
+    return _png(fig)
+
+
+def ranked_throughput(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
+    """Images per second of every case, fastest first, with the 95% interval of the median as error
+    bars and the machine's limit as a dashed line: the plot for a run of one dataset size."""
+    ok = summary[summary["count"] > 0].sort_values("images_per_s", ascending=False)
+    if ok.empty:
+        return None
+    runs = measured_runs(results).copy()
+    runs["id"] = case_ids(runs)
+    seconds = {key: group["seconds"].to_numpy() for key, group in runs.groupby("id")}
+    varying = varying_settings(ok, ("cluster", *SETTINGS))
+    labels, rates, errors, colors = [], [], [], []
+    for (_, row), key in zip(ok.iterrows(), case_ids(ok), strict=True):
+        low, high = stats.median_interval(seconds[key])
+        rate = row["images_per_s"]
+        # Rates are rows / seconds: the slow end of the time interval is the low end of the rate's.
+        labels.append(case_name(row, varying, with_cluster=False, with_size=False))
+        rates.append(rate)
+        errors.append((rate - rate * row["median"] / high, rate * row["median"] / low - rate))
+        colors.append(strategy_color(str(row["strategy"])))
+    fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(ok) + 1.6))
+    y = np.arange(len(ok))
+    ax.barh(y, rates, xerr=np.array(errors).T, color=colors, capsize=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    for limit in ok["limit_images_per_s"].dropna().unique():
+        ax.axvline(limit, color="grey", linestyle="--", linewidth=1)
+        ax.annotate("machine's limit", (limit, -0.6), fontsize=7, color="grey", ha="right")
+    size = int(ok["size"].iloc[0])
+    ax.set(
+        xlabel="images per second (median; bars: 95% interval)", title=f"Throughput at {size} rows, ranked"
+    )
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def memory_vs_size(summary: pd.DataFrame) -> str | None:
+    """Peak resident memory against rows: the largest Python worker, the driver, the largest executor
+    JVM. A line that stays flat as rows grow is a strategy that streams."""
+    roles = [
+        ("worker_peak_rss_mb", "largest Python worker"),
+        ("driver_peak_rss_mb", "driver (Python)"),
+        ("executor_peak_rss_mb", "largest executor JVM"),
+    ]
+    ok = summary[summary["count"] > 0]
+    present = [(column, title) for column, title in roles if column in ok and ok[column].notna().any()]
+    if ok.empty or not present:
+        return None
+    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
+    for ax, (column, title) in zip(axes[0], present, strict=True):
+        for label, group, style in series(ok[ok[column].notna()]):
+            group = group.sort_values("size")
+            ax.plot(group["size"], group[column], label=label, **style)
+        ax.set(xlabel="rows", ylabel="peak RSS (MB)", title=title)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    _legend_outside(axes[0][-1])
     return _png(fig)

@@ -9,13 +9,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from udfbench.answer import Answer, flags, headline
 from udfbench.events import RunListener
 from udfbench.report.format import console as default_console
 from udfbench.report.format import format_number
 from udfbench.report.html import REFERENCE, has_skips, varying_axes
 
 
-def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | None = None) -> None:
+def print_summary(
+    summary: pd.DataFrame, fits: pd.DataFrame, found: list[Answer], console: Console | None = None
+) -> None:
+    """The summary table, the cost model, the flags, then the answer: what a user reads last stays."""
     console = console or default_console()
     if summary.empty:
         console.print("No case finished.")
@@ -32,16 +36,20 @@ def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | 
         "median",
         "std",
         "images_per_s",
+        *(["fraction_of_limit"] if summary["fraction_of_limit"].notna().any() else []),
         "relative",
         "cold_s",
+        "worker_peak_rss_mb",
         "status",
     ]
     headers = {
         "count": "runs",
         "min": "best",
         "images_per_s": "images/s",
+        "fraction_of_limit": "of limit",
         "relative": f"vs {REFERENCE}",
         "cold_s": "cold",
+        "worker_peak_rss_mb": "worker MB",
     }
     for column in columns:
         table.add_column(
@@ -66,6 +74,13 @@ def print_summary(summary: pd.DataFrame, fits: pd.DataFrame, console: Console | 
                 f"{row['r2']:.3f}",
             )
         console.print(cost)
+    for row in summary.to_dict("records"):
+        for warning in flags(row):
+            console.print(
+                f"{row['strategy']} n={row['size']}: {warning}", style="yellow", markup=False, highlight=False
+            )
+    for answer in found:
+        console.print(headline(answer), style="bold", markup=False, highlight=False)
 
 
 class ProgressDisplay(RunListener):
