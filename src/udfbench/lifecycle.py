@@ -67,7 +67,7 @@ def run_benchmark(
     )
     listener.meta_changed(meta)
     try:
-        listener.stage("preparing seed images, datasets, model and reference")
+        listener.stage("preparing the input (staging it when asked), model and reference")
         workload, setup = prepare_workload(config, config_path, run_dir)
         meta.model = {
             "name": workload.spec.name,
@@ -78,6 +78,7 @@ def run_benchmark(
             "classes": list(workload.spec.classes),
         }
         meta.setup_seconds["driver"] = setup
+        meta.input = workload.description
         listener.meta_changed(meta)
         Runner(config, workload, run_dir, listener, stop).run(meta)
         meta.status = "interrupted" if stop.is_set() else "complete"

@@ -89,6 +89,8 @@ class ParityRow(_Row):
     tolerance: float
     status: Literal["ok", "failed"]
     detail: str = ""
+    # The fraction of rows with a true class (file name or label column) predicted as it.
+    accuracy: float | None = None
 
 
 class RunMeta(BaseModel):
@@ -109,6 +111,8 @@ class RunMeta(BaseModel):
     git_commit: str | None = None
     spark_conf: dict[str, dict[str, str]] = {}
     setup_seconds: dict[str, dict[str, float]] = {}
+    # What was read: seed folder or table URI, image column, stage (see Workload.description).
+    input: dict[str, Any] = {}
     error: str | None = None
 
 

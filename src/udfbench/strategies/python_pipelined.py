@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
 from udfbench.predictor import Predictor
-from udfbench.strategies.base import LocalStrategy, chunk_sources
+from udfbench.strategies.base import LocalStrategy
 
 PREFETCH = 2
 # The ceiling predicts in large batches whatever the configured batch size, as a tuned job would.
@@ -26,15 +26,18 @@ class PythonPipelined(LocalStrategy):
     name = "python_pipelined"
     eval_type = "none"
 
-    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
-        batch = max(predictor.batch_size, MIN_BATCH)
-        chunks = [rows.iloc[start : start + batch] for start in range(0, len(rows), batch)]
+    def chunk_rows(self, predictor: Predictor) -> int:
+        return max(predictor.batch_size, MIN_BATCH)
+
+    def predict_local(
+        self, chunks: Iterable[pd.DataFrame], predictor: Predictor, source: str
+    ) -> Iterator[pd.DataFrame]:
         # The feeder thread hands each batch to the pool's map, so decoding a batch is itself parallel.
         cores = os.cpu_count() or 2
         with ThreadPoolExecutor(max_workers=cores) as pool, ThreadPoolExecutor(max_workers=1) as feeder:
             pending: deque = deque()
             for chunk in chunks:
-                decoding = feeder.submit(predictor.decode, chunk_sources(chunk, source), pool.map)
+                decoding = feeder.submit(predictor.decode, chunk[source].tolist(), pool.map)
                 pending.append((chunk, decoding))
                 if len(pending) > PREFETCH:
                     yield self._finish(predictor, *pending.popleft())
@@ -44,7 +47,7 @@ class PythonPipelined(LocalStrategy):
     @staticmethod
     def _finish(predictor: Predictor, chunk: pd.DataFrame, decoding) -> pd.DataFrame:
         labels, scores = predictor.infer(decoding.result())
-        return chunk.assign(label=labels, score=scores)
+        return chunk.drop(columns="content", errors="ignore").assign(label=labels, score=scores)
 
 
 STRATEGY = PythonPipelined()
