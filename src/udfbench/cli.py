@@ -174,7 +174,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         )
     check_java()
     with tempfile.TemporaryDirectory(prefix="udfbench-seeds-") as seeds:
-        rows = stage_dataset(config, Path(seeds), args.out)
+        rows = stage_dataset(config, Path(seeds), args.out, where="--out")
     print(f"wrote {rows} rows (columns id, image, label) to {args.out}")
     return EXIT_OK
 

@@ -25,6 +25,7 @@ import math
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -301,7 +302,22 @@ def rebatch(parts: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending)
 
 
-def write_stage(spark: Any, rows: pd.DataFrame, uri: str) -> None:
+def check_writable(uri: str, where: str = "dataset.stage") -> None:
+    """Refuse, before anything starts, a local stage that cannot be a folder; a remote one is known
+    only when Spark writes it."""
+    if not is_local(uri):
+        return
+    folder = Path(uri.removeprefix("file://").removeprefix("file:"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".udfbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write a table to {uri}: {err.strerror or err}", where=where) from None
+
+
+def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.stage") -> None:
     """Write ``rows`` (id, path, truth of files on this machine) as Parquet with the image bytes to
     ``uri``: columns id, image, label; about ``ROWS_PER_FILE`` rows per file, ordered by id.
 
@@ -322,6 +338,4 @@ def write_stage(spark: Any, rows: pd.DataFrame, uri: str) -> None:
         )
     except Exception as err:  # py4j and Hadoop raise many kinds; all mean "not written"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(
-            f"cannot write the staged dataset to {uri}: {first[:300]}", where="dataset.stage"
-        ) from None
+        raise UserError(f"cannot write the staged dataset to {uri}: {first[:300]}", where=where) from None

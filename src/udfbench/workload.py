@@ -16,7 +16,7 @@ import pandas as pd
 from udfbench.config import BUILTIN, BenchConfig, DatasetConfig
 from udfbench.dataset import SeedImage, draw_rows, read_seed_folder, write_builtin_seeds
 from udfbench.model import ModelSpec, prepare_model
-from udfbench.tables import STAGE_COLUMNS, ImageTable, read_files, write_stage
+from udfbench.tables import STAGE_COLUMNS, ImageTable, check_writable, read_files, write_stage
 from udfbench.verification import Reference
 
 
@@ -105,8 +105,11 @@ def _table_config(d: DatasetConfig) -> dict[str, Any]:
 
 
 def open_table(config: BenchConfig) -> ImageTable | None:
-    """The configured table, opened and checked (before a run, for a table that exists already)."""
+    """The configured table, opened and checked; a stage checked writable where it is local. Called
+    before a run starts too, so that bad input is one line and exit 2 before anything is measured."""
     d = config.dataset
+    if d.stage:
+        check_writable(d.stage)
     if not d.table:
         return None
     table = ImageTable.open(**_table_config(d))
@@ -122,16 +125,17 @@ def read_seeds(config: BenchConfig, folder: Path) -> list[SeedImage]:
     return read_seed_folder(Path(d.seed_images), list(config.model.classes))
 
 
-def stage_dataset(config: BenchConfig, seed_folder: Path, uri: str) -> int:
+def stage_dataset(config: BenchConfig, seed_folder: Path, uri: str, where: str = "dataset.stage") -> int:
     """Write the synthetic set (the largest size's draw, whose first N rows are every size's
     dataset) as a table of image bytes to ``uri`` through a local Spark session; returns its rows."""
     from udfbench.cluster import session_conf, spark_session
 
     d = config.dataset
+    check_writable(uri, where)
     rows = draw_rows(read_seeds(config, seed_folder), max(d.sizes), d.seed)
     conf = session_conf(config.spark, task_cpus=1, threads=None)
     with spark_session("local[*]", f"udfbench {config.name} stage", conf) as spark:
-        write_stage(spark, rows, uri)
+        write_stage(spark, rows, uri, where)
     return len(rows)
 
 
