@@ -77,9 +77,14 @@ class DatasetConfig(Strict):
             raise ValueError("give either 'table' (an existing table) or 'stage' (write one), not both")
         if self.table and self.seed_images != BUILTIN:
             raise ValueError("'seed_images' is not used with 'table'; leave one out")
-        columns = {"image_column", "id_column", "label_column"} & self.model_fields_set
+        defaults = type(self).model_fields
+        columns = [
+            c
+            for c in ("image_column", "id_column", "label_column")
+            if getattr(self, c) != defaults[c].default
+        ]
         if columns and not self.table:
-            raise ValueError(f"'{sorted(columns)[0]}' names a column of 'table', which is not given")
+            raise ValueError(f"'{columns[0]}' names a column of 'table', which is not given")
         return self
 
     @field_validator("sizes")
