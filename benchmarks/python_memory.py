@@ -31,7 +31,9 @@ def measure(rows: int, batch_size: int) -> int:
     predictor = Predictor.for_spec(spec, spec.data, batch_size, skip_bad=False, threads=None).with_tally(
         tally
     )
-    for _chunk in get_strategy("python").predict_local(draw_rows(seeds, rows, seed=42), predictor, "path"):
+    index = draw_rows(seeds, rows, seed=42)
+    chunks = (index.iloc[start : start + batch_size] for start in range(0, rows, batch_size))
+    for _chunk in get_strategy("python").predict_local(chunks, predictor, "path"):
         pass
     assert Tally.from_vector(tally.value).rows == rows
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -58,10 +58,9 @@ def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **setti
     }
     config = parse_config(raw, tmp_path / "bench.yaml")
     workload = Workload(
-        seeds=seeds,
         datasets={size: draw_rows(seeds, size, seed=5)},
         spec=spec,
-        reference=Reference.compute(spec, seeds, config.parity.tolerance),
+        reference=Reference.compute(spec, [(s.path, s.path) for s in seeds], config.parity.tolerance),
         input_mode=config.dataset.input_mode,
         skip_bad=config.dataset.on_bad_image == "skip",
     )
@@ -105,8 +104,8 @@ class FlipsLocal(LocalStrategy):
     name = "flips"
     eval_type = "none"
 
-    def predict_local(self, rows, predictor, source):
-        for chunk in get_strategy("python").predict_local(rows, predictor, source):
+    def predict_local(self, chunks, predictor, source):
+        for chunk in get_strategy("python").predict_local(chunks, predictor, source):
             yield chunk.assign(score=chunk["score"] * 0.5)
 
 
@@ -214,9 +213,16 @@ class Spy:
 def test_python_loop_streams_one_batch_at_a_time(seeds) -> None:
     rows = draw_rows(seeds, 10, seed=1)
     spy = Spy()
-    chunks = get_strategy("python").predict_local(rows, spy, "path")
+    read = []
+
+    def stream():
+        for start in range(0, len(rows), 3):
+            read.append(start)
+            yield rows.iloc[start : start + 3]
+
+    chunks = get_strategy("python").predict_local(stream(), spy, "path")
     next(chunks)
-    assert spy.calls == [3]  # lazily: nothing beyond the first batch has been decoded
+    assert spy.calls == [3] and read == [0]  # lazily: nothing beyond the first batch is read or decoded
     assert sum(len(c) for c in chunks) == 7 and spy.calls == [3, 3, 3, 1]
 
 

@@ -3,7 +3,6 @@ strategy, and the eval type Spark builds is the one the results record."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from udfbench.dataset import SeedImage
 from udfbench.predictor import Predictor
 from udfbench.strategies import STRATEGY_NAMES, get_strategy
 from udfbench.strategies.base import LocalStrategy, SparkStrategy
-from udfbench.strategies.python_pipelined import chunk_bounds
 
 
 def built_eval_types(df) -> set[int]:
@@ -119,15 +117,3 @@ def test_python_pipelined_workers_count_bad_images_or_fail_naming_the_file(
         monkeypatch,
     )
     assert all(r.status == "ok" and r.rows == 9 for r in results)
-
-
-@pytest.mark.parametrize(
-    ("rows", "batch", "workers"), [(300, 32, 2), (30, 32, 2), (7, 32, 4), (1, 32, 2), (64, 8, 3)]
-)
-def test_python_pipelined_splits_rows_evenly_in_order(rows, batch, workers) -> None:
-    bounds = chunk_bounds(rows, batch, workers)
-    assert bounds[0][0] == 0 and bounds[-1][1] == rows
-    assert all(end == next_start for (_, end), (next_start, _) in itertools.pairwise(bounds))
-    sizes = [end - start for start, end in bounds]
-    assert max(sizes) <= batch and all(size == sizes[0] for size in sizes[:-1])
-    assert len(bounds) >= min(rows, workers)  # every worker has work

@@ -115,15 +115,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.events import Listeners
     from udfbench.instruments import ResourceSampler
     from udfbench.lifecycle import new_run_dir, run_benchmark
-    from udfbench.planning import runs_per_case, total_runs
+    from udfbench.planning import input_warnings, runs_per_case, total_runs
     from udfbench.report import build_report
     from udfbench.report.terminal import ProgressDisplay
     from udfbench.results import MetaWriter, ResultsWriter
     from udfbench.resume import resumption
+    from udfbench.workload import open_table
 
     config, _ = _planned(args)
     if args.resume and args.out:
         raise UserError("give --out or --resume, not both (a resumed run stays in its folder)", where="--out")
+    for warning in input_warnings(config):
+        print(f"udfbench: warning: {warning}", file=sys.stderr)
+    open_table(config)  # a table's columns and row count are checked before anything starts
     resumed = resumption(args.resume, config) if args.resume else None
     run_dir = args.resume if resumed else new_run_dir(config, args.out)
     writer = ResultsWriter(run_dir, resumed.results, resumed.parity) if resumed else ResultsWriter(run_dir)
@@ -166,6 +170,33 @@ def failed_cases(run_dir: Path) -> int:
 
     results = read_results(run_dir)
     return int(results["status"].isin(["failed", "parity_failed"]).sum())
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    _add_config_options(parser)
+    parser.add_argument(
+        "--out", required=True, help="the table to write: a folder or a URI (hdfs://, s3a://)"
+    )
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from udfbench.config import load_config
+    from udfbench.environment import check_java
+    from udfbench.workload import stage_dataset
+
+    config = load_config(args.config, _overrides(args))
+    if config.dataset.table:
+        raise UserError(
+            "the config reads an existing table; there is no synthetic set to write",
+            where=f"{args.config}: dataset.table",
+        )
+    check_java()
+    with tempfile.TemporaryDirectory(prefix="udfbench-seeds-") as seeds:
+        rows = stage_dataset(config, Path(seeds), args.out, where="--out")
+    print(f"wrote {rows} rows (columns id, image, label) to {args.out}")
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -307,6 +338,11 @@ VERBS: dict[str, Verb] = {
         "run a benchmark and write results and a report",
     ),
     "validate": (_add_config_options, cmd_validate, "check a config without running it"),
+    "dataset": (
+        _add_dataset_options,
+        cmd_dataset,
+        "write the config's synthetic dataset as a Parquet table of image bytes, without a benchmark",
+    ),
     "report": (
         lambda p: p.add_argument("run_dir", type=Path, help="a run folder (reports/<run id>)"),
         cmd_report,

@@ -95,6 +95,30 @@ class DatasetConfig(Strict):
     seed: int = 42
     input_mode: Literal["path", "bytes"] = "path"
     on_bad_image: Literal["fail", "skip"] = "fail"
+    # A Parquet table of images (file or folder, any URI Spark and pyarrow read) instead of seeds.
+    table: str | None = None
+    image_column: str = "image"
+    id_column: str | None = None
+    label_column: str | None = None
+    # Where to write the synthetic set (Parquet with the image bytes) so that every strategy reads it
+    # from there: what a cluster whose nodes share no files with the driver needs.
+    stage: str | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> DatasetConfig:
+        if self.table and self.stage:
+            raise ValueError("give either 'table' (an existing table) or 'stage' (write one), not both")
+        if self.table and self.seed_images != BUILTIN:
+            raise ValueError("'seed_images' is not used with 'table'; leave one out")
+        defaults = type(self).model_fields
+        columns = [
+            c
+            for c in ("image_column", "id_column", "label_column")
+            if getattr(self, c) != defaults[c].default
+        ]
+        if columns and not self.table:
+            raise ValueError(f"'{columns[0]}' names a column of 'table', which is not given")
+        return self
 
     @field_validator("sizes")
     @classmethod
@@ -291,6 +315,11 @@ def _resolve(base: Path, value: str) -> str:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
+def _resolve_uri(base: Path, value: str) -> str:
+    """A URI as given; a plain path (no scheme) taken from the config's folder."""
+    return value if "://" in value or value.startswith("file:") else _resolve(base, value)
+
+
 def parse_config(raw: Any, path: Path) -> BenchConfig:
     """Validate an already-loaded mapping; relative paths are taken from ``path``'s folder."""
     if not isinstance(raw, dict):
@@ -306,6 +335,9 @@ def parse_config(raw: Any, path: Path) -> BenchConfig:
         if not folder.is_dir():
             raise UserError(f"folder {folder} does not exist", where=f"{path}: dataset.seed_images")
         dataset = dataset.model_copy(update={"seed_images": str(folder)})
+    for field in ("table", "stage"):
+        if getattr(dataset, field):
+            dataset = dataset.model_copy(update={field: _resolve_uri(base, getattr(dataset, field))})
     model = config.model
     if model.path:
         file = Path(_resolve(base, model.path))

@@ -37,9 +37,7 @@ def short_error(err: BaseException) -> str:
     A task that died of memory says so, and what bounds the batches that Arrow hands a worker.
     """
     text = str(err)
-    found = re.findall(
-        r"^[\s:]*((?:[\w.]+\.)?\w*(?:Error|Exception|BadImage)\b:? .*)$", text, re.MULTILINE
-    )
+    found = re.findall(r"^[\s:]*((?:[\w.]+\.)?\w*(?:Error|Exception|BadImage)\b:? .*)$", text, re.MULTILINE)
     python_side = [line for line in found if "udfbench" in line or "Error:" in line]
     fallback = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     line = (python_side or found or [fallback])[-1].strip()[:400]

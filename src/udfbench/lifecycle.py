@@ -112,7 +112,7 @@ def run_benchmark(
         meta.resumed_at = [*meta.resumed_at, now()]
     listener.meta_changed(meta)
     try:
-        listener.stage("preparing seed images, datasets, model and reference")
+        listener.stage("preparing the input (staging it when asked), model and reference")
         workload, setup = prepare_workload(config, config_path, run_dir)
         meta.model = {
             "name": workload.spec.name,
@@ -124,6 +124,7 @@ def run_benchmark(
         }
         meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(workload.seeds)}
         meta.setup_seconds["driver"] = setup
+        meta.input = workload.description
         if calibrate_first and meta.calibration is None:  # a resumed run keeps its calibration
             listener.stage("calibrating: decode and predict on every core at once")
             calibrate_run(config, workload, meta)

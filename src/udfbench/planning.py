@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from udfbench.config import Axes, BenchConfig, ClusterConfig, SparkConfig, axes_grid
+from udfbench.config import BUILTIN, Axes, BenchConfig, ClusterConfig, SparkConfig, axes_grid
 
 # A Spark session and its first Python workers with TensorFlow take about this long on 2 cores.
 SESSION_START_S = 10.0
@@ -127,3 +127,19 @@ def cluster_cores(cluster: ClusterConfig, spark: SparkConfig, machine_cores: int
     if spark.executor_instances and spark.executor_cores:
         return spark.executor_instances * spark.executor_cores
     return None
+
+
+def input_warnings(config: BenchConfig) -> list[str]:
+    """What may break on clusters whose nodes do not share the driver's files: reading seed files
+    on an external cluster's executors, unless the dataset is a table or staged as one."""
+    d = config.dataset
+    if d.table or d.stage:
+        return []
+    folder = "the built-in seed images in the run folder" if d.seed_images == BUILTIN else d.seed_images
+    return [
+        f"cluster {cluster.name} is external: its executors will read {folder} at the driver's paths; "
+        "if its nodes do not share this machine's files, set dataset.stage to a folder or URI every node "
+        "can read (e.g. hdfs://namenode/udfbench/stage)"
+        for cluster in config.cluster_list()
+        if cluster.kind == "external"
+    ]

@@ -108,6 +108,8 @@ class ParityRow(_Row):
     tolerance: float
     status: Literal["ok", "failed"]
     detail: str = ""
+    # The fraction of rows with a true class (file name or label column) predicted as it.
+    accuracy: float | None = None
 
 
 class Calibration(BaseModel):
@@ -160,6 +162,8 @@ class RunMeta(BaseModel):
     # Per cluster: the cores its executors may use and the limit for them (None with a reason).
     limits: dict[str, Limit] = {}
     setup_seconds: dict[str, dict[str, float]] = {}
+    # What was read: seed folder or table URI, image column, stage (see Workload.description).
+    input: dict[str, Any] = {}
     error: str | None = None
     # When ``run --resume`` took the run up again after an interruption, oldest first.
     resumed_at: list[str] = []

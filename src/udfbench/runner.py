@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from udfbench import environment, sinks
+from udfbench import environment, sinks, verification
 from udfbench.cluster import open_cluster, session_conf, spark_session
 from udfbench.config import BenchConfig
 from udfbench.errors import CaseFailed, short_error
@@ -97,7 +97,8 @@ class Runner:
             df = w.spark_input(session.spark, session.inputs, case.size, case.axes.partitions)
             return strategy.transform(df, predictor, w.source)
         assert isinstance(strategy, LocalStrategy)
-        return strategy.predict_local(w.datasets[case.size], predictor, w.source)
+        chunks = w.local_chunks(case.size, strategy.chunk_rows(predictor))
+        return strategy.predict_local(chunks, predictor, w.source)
 
     def _timed_run(
         self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor
@@ -154,6 +155,7 @@ class Runner:
             raise CaseFailed(short_error(err)) from err
         rows = self.workload.datasets[case.size]
         parity = self.workload.reference.compare_rows(predicted, rows)
+        accuracy = verification.accuracy(predicted, rows, self.config.model.classes)
         self.listener.parity_checked(
             ParityRow(
                 run_id=self.run_id,
@@ -164,6 +166,7 @@ class Runner:
                 label_mismatches=parity.label_mismatches,
                 max_score_diff=None if np.isnan(parity.max_score_diff) else parity.max_score_diff,
                 tolerance=self.workload.reference.tolerance,
+                accuracy=accuracy,
                 status="failed" if parity.problem else "ok",
                 detail=parity.problem,
             )

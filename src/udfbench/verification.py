@@ -7,16 +7,16 @@ strategy the predictions are also compared row by row. A fast wrong answer is no
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from udfbench.dataset import SeedImage
 from udfbench.errors import CaseFailed
 from udfbench.model import ModelSpec
 from udfbench.predictor import Predictor, Tally
-from udfbench.preprocess import BadImage, load_image
+from udfbench.preprocess import BadImage, ImageSource, load_image
 
 
 class ParityFailed(CaseFailed):
@@ -35,7 +35,11 @@ class RowParity:
 
 @dataclass(frozen=True)
 class Reference:
-    """The driver's prediction for each distinct seed image: what every strategy must reproduce."""
+    """The driver's prediction for each distinct image: what every strategy must reproduce.
+
+    Images are keyed as the dataset's ``path`` column names them: a file's path, or for a table of
+    image bytes a digest of the bytes (see ``tables.image_key``).
+    """
 
     labels: dict[str, int]
     scores: dict[str, float]
@@ -44,26 +48,31 @@ class Reference:
     tolerance: float
 
     @classmethod
-    def compute(cls, spec: ModelSpec, seeds: list[SeedImage], tolerance: float) -> Reference:
+    def compute(
+        cls, spec: ModelSpec, images: Iterable[tuple[str, ImageSource]], tolerance: float
+    ) -> Reference:
+        """Predict each (key, image) once; ``images`` may be a stream (one image in memory at a time)."""
         predictor = Predictor.for_spec(spec, spec.data, batch_size=1, skip_bad=True, threads=None)
         labels, scores, ambiguous = {}, {}, set()
-        for seed in seeds:
+        for key, source in images:
+            if key in labels:
+                continue
             try:
-                image = load_image(seed.path, spec.image_size)
+                image = load_image(source, spec.image_size)
             except BadImage:
-                labels[seed.path], scores[seed.path] = -1, float("nan")
+                labels[key], scores[key] = -1, float("nan")
                 continue
             probabilities = predictor.probabilities(image[None])[0]
             if spec.output == "sigmoid":
                 score = float(probabilities[0])
-                labels[seed.path], scores[seed.path] = int(score >= 0.5), score
+                labels[key], scores[key] = int(score >= 0.5), score
                 tie_gap = abs(score - 0.5)
             else:
                 top2 = np.sort(probabilities)[-2:]
-                labels[seed.path], scores[seed.path] = int(probabilities.argmax()), float(top2[1])
+                labels[key], scores[key] = int(probabilities.argmax()), float(top2[1])
                 tie_gap = float(top2[1] - top2[0])
             if tie_gap <= tolerance:
-                ambiguous.add(seed.path)
+                ambiguous.add(key)
         return cls(labels, scores, frozenset(ambiguous), tolerance)
 
     def check_tally(self, tally: Tally, rows: pd.DataFrame, n_classes: int) -> None:
@@ -112,3 +121,14 @@ class Reference:
         elif max_diff > self.tolerance:
             problem = f"scores differ by up to {max_diff:.2e} (tolerance {self.tolerance:.0e})"
         return RowParity(len(predicted), mismatches, max_diff, problem)
+
+
+def accuracy(predicted: pd.DataFrame, rows: pd.DataFrame, classes: Sequence[str]) -> float | None:
+    """The fraction of rows with a true class whose predicted class is it (a skipped image is wrong);
+    None when no row has a true class."""
+    merged = rows[["id", "truth"]].merge(predicted[["id", "label"]], on="id")
+    known = merged[merged["truth"].fillna("") != ""]
+    if known.empty:
+        return None
+    names = known["label"].map(lambda i: classes[i] if 0 <= i < len(classes) else None)
+    return float((names == known["truth"]).mean())

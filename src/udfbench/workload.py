@@ -1,4 +1,4 @@
-"""What every case measures: the seed images, the datasets drawn from them, the model, the reference.
+"""What every case measures: the datasets (seed images drawn, or a table's rows), model and reference.
 
 Prepared once per run on the driver, before any cluster starts, and handed to the runner.
 """
@@ -6,26 +6,37 @@ Prepared once per run on the driver, before any cluster starts, and handed to th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from udfbench.config import BUILTIN, BenchConfig
+from udfbench.config import BUILTIN, BenchConfig, DatasetConfig
 from udfbench.dataset import SeedImage, draw_rows, read_seed_folder, write_builtin_seeds
 from udfbench.model import ModelSpec, prepare_model
+from udfbench.tables import STAGE_COLUMNS, ImageTable, check_writable, read_files, write_stage
 from udfbench.verification import Reference
 
 
 @dataclass(frozen=True)
 class Workload:
-    seeds: list[SeedImage]
-    datasets: dict[int, pd.DataFrame]  # size -> rows (id, path, truth)
+    """The rows of every dataset and how strategies reach them.
+
+    ``datasets[size]`` is the driver's small index of a dataset: ``id``, ``path`` (the image's key:
+    a file's path, or for a table of image bytes a digest, see ``tables``) and ``truth`` (the true
+    class, "" when unknown). With ``table`` set, the images are read from the table in every run.
+    """
+
+    datasets: dict[int, pd.DataFrame]
     spec: ModelSpec
     reference: Reference
-    input_mode: str  # "path" or "bytes"
+    input_mode: str  # "path" or "bytes"; a table of image bytes is always "bytes"
     skip_bad: bool
+    table: ImageTable | None = None
+    # What the report and meta.json say the input was.
+    description: dict[str, Any] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -35,19 +46,29 @@ class Workload:
     def spark_input(
         self, spark: Any, cache: dict[tuple[int, int | None], Any], size: int, partitions: int | None
     ):
-        """The dataset's rows as a DataFrame; in bytes mode joined to the files' bytes.
+        """The dataset's rows as a DataFrame: id, path, truth, and in bytes mode ``content``.
 
-        Only the small table of paths is cached (in ``cache``, one per session): in bytes mode reading
-        the files (Spark's binaryFile source) and moving their bytes to Python is part of every timed
-        run, as it would be in production.
+        Only the small index is cached (in ``cache``, one per session): reading the table, or in bytes
+        mode the files (Spark's binaryFile source), and moving the bytes to Python is part of every
+        timed run, as it would be in production. A table's rows are spread over ``partitions`` (else
+        the default parallelism) like a file list's, so both inputs run with the same parallelism.
         """
         key = (size, partitions)
+        parallelism = partitions or spark.sparkContext.defaultParallelism
         if key not in cache:
-            df = spark.createDataFrame(self.datasets[size], schema="id long, path string, truth string")
-            df = df.repartition(partitions or spark.sparkContext.defaultParallelism).cache()
-            df.count()
-            cache[key] = df
+            index = self.datasets[size]
+            if self.table is None:
+                df = spark.createDataFrame(index, schema="id long, path string, truth string")
+                df = df.repartition(parallelism)
+            else:
+                df = spark.createDataFrame(index)
+            cache[key] = df.cache()
+            cache[key].count()
         df = cache[key]
+        if self.table is not None:
+            df = self.table.spark_rows(spark, df).repartition(parallelism)
+            if self.table.binary:
+                return df
         if self.input_mode == "bytes":
             paths = sorted(set(self.datasets[size]["path"]))
             files = spark.read.format("binaryFile").load(paths)
@@ -58,19 +79,96 @@ class Workload:
             )
         return df
 
+    def local_chunks(self, size: int, rows: int) -> Iterator[pd.DataFrame]:
+        """The dataset streamed to a driver-side strategy: chunks of ``rows`` rows with columns id,
+        path, truth and, in bytes mode, ``content`` (read chunk by chunk, never all at once)."""
+        index = self.datasets[size]
+        if self.table is not None:
+            yield from self.table.chunks(index, rows, self.source)
+            return
+        for start in range(0, len(index), rows):
+            chunk = index.iloc[start : start + rows]
+            if self.source == "content":
+                chunk = chunk.assign(content=read_files(chunk["path"]))
+            yield chunk
+
+
+def _table_config(d: DatasetConfig) -> dict[str, Any]:
+    if d.stage:
+        return {"uri": d.stage, **STAGE_COLUMNS}
+    return {
+        "uri": d.table,
+        "image_column": d.image_column,
+        "id_column": d.id_column,
+        "label_column": d.label_column,
+    }
+
+
+def open_table(config: BenchConfig) -> ImageTable | None:
+    """The configured table, opened and checked; a stage checked writable where it is local. Called
+    before a run starts too, so that bad input is one line and exit 2 before anything is measured."""
+    d = config.dataset
+    if d.stage:
+        check_writable(d.stage)
+    if not d.table:
+        return None
+    table = ImageTable.open(**_table_config(d))
+    table.check_sizes(d.sizes)
+    return table
+
+
+def read_seeds(config: BenchConfig, folder: Path) -> list[SeedImage]:
+    """The seed images: the built-in set written into ``folder``, or the configured folder's files."""
+    d = config.dataset
+    if d.seed_images == BUILTIN:
+        return write_builtin_seeds(folder, seed=d.seed)
+    return read_seed_folder(Path(d.seed_images), list(config.model.classes))
+
+
+def stage_dataset(config: BenchConfig, seed_folder: Path, uri: str, where: str = "dataset.stage") -> int:
+    """Write the synthetic set (the largest size's draw, whose first N rows are every size's
+    dataset) as a table of image bytes to ``uri`` through a local Spark session; returns its rows."""
+    from udfbench.cluster import session_conf, spark_session
+
+    d = config.dataset
+    check_writable(uri, where)
+    rows = draw_rows(read_seeds(config, seed_folder), max(d.sizes), d.seed)
+    conf = session_conf(config.spark, task_cpus=1, threads=None)
+    with spark_session("local[*]", f"udfbench {config.name} stage", conf) as spark:
+        write_stage(spark, rows, uri, where)
+    return len(rows)
+
 
 def prepare_workload(
     config: BenchConfig, config_path: Path, run_dir: Path
 ) -> tuple[Workload, dict[str, float]]:
-    """Seeds, datasets, model and reference; with the seconds the model load and the whole setup took."""
+    """Datasets, model and reference (staging the synthetic set first when asked); with the seconds
+    the model load, the staging and the whole setup took."""
     started = time.perf_counter()
     d = config.dataset
-    if d.seed_images == BUILTIN:
-        seeds = write_builtin_seeds(run_dir / "seed_images", seed=d.seed)
+    setup: dict[str, float] = {}
+    table = open_table(config)
+    description: dict[str, Any] = {"input_mode": d.input_mode}
+    if d.stage:
+        stage_started = time.perf_counter()
+        stage_dataset(config, run_dir / "seed_images", d.stage)
+        setup["stage_s"] = time.perf_counter() - stage_started
+        table = ImageTable.open(**_table_config(d), where="dataset.stage")
+        description |= {"seed_images": d.seed_images, "stage": d.stage}
+    elif table is None:
+        description["seed_images"] = d.seed_images
+    spec, setup["model_load_s"] = prepare_model(config.model, d.seed, str(config_path))
+    if table is None:
+        seeds = read_seeds(config, run_dir / "seed_images")
+        datasets = {size: draw_rows(seeds, size, d.seed) for size in d.sizes}
+        reference = Reference.compute(spec, ((s.path, s.path) for s in seeds), config.parity.tolerance)
+        input_mode = d.input_mode
     else:
-        seeds = read_seed_folder(Path(d.seed_images), list(config.model.classes))
-    datasets = {size: draw_rows(seeds, size, d.seed) for size in d.sizes}
-    spec, model_load_s = prepare_model(config.model, d.seed, str(config_path))
-    reference = Reference.compute(spec, seeds, config.parity.tolerance)
-    workload = Workload(seeds, datasets, spec, reference, d.input_mode, d.on_bad_image == "skip")
-    return workload, {"model_load_s": model_load_s, "setup_s": time.perf_counter() - started}
+        largest = table.index(max(d.sizes), list(config.model.classes))
+        datasets = {size: largest.iloc[:size] for size in d.sizes}
+        reference = Reference.compute(spec, table.images(max(d.sizes)), config.parity.tolerance)
+        input_mode = "bytes" if table.binary else d.input_mode
+        description |= table.describe()
+    workload = Workload(datasets, spec, reference, input_mode, d.on_bad_image == "skip", table, description)
+    setup["setup_s"] = time.perf_counter() - started
+    return workload, setup

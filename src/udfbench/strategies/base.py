@@ -6,14 +6,15 @@ the predictor's job, so that every strategy does the same work and gives the sam
 
 Spark strategies turn the input DataFrame (columns ``id``, ``path``, ``truth`` and, in bytes mode,
 ``content``) into one with ``id``, ``path``, ``label`` (class index, -1 when the image was skipped)
-and ``score``. Local strategies do the same on pandas chunks, without Spark.
+and ``score``. Local strategies do the same on a stream of pandas chunks with the same columns,
+without Spark; the workload produces the stream (from files or a table), so a local strategy never
+opens its input itself.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -48,16 +49,16 @@ class SparkStrategy(Strategy):
 class LocalStrategy(Strategy):
     uses_spark = False
 
+    def chunk_rows(self, predictor: Predictor) -> int:
+        """Rows per chunk the strategy wants from the input stream."""
+        return predictor.batch_size
+
     @abstractmethod
-    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
-        """Yield ``rows`` in chunks with ``label`` and ``score`` added; never hold all images at once."""
-
-
-def chunk_sources(chunk: pd.DataFrame, source: str) -> list[str] | list[bytes]:
-    """The values to predict from: paths, or in bytes mode the files' bytes, read chunk by chunk."""
-    if source == "content":
-        return [Path(p).read_bytes() for p in chunk["path"]]
-    return chunk[source].tolist()
+    def predict_local(
+        self, chunks: Iterable[pd.DataFrame], predictor: Predictor, source: str
+    ) -> Iterator[pd.DataFrame]:
+        """Yield each chunk (``chunk_rows`` rows, the last may be fewer; column ``source`` holds what
+        to predict from) with ``label`` and ``score`` added; never hold all images at once."""
 
 
 def check_eval_type(udf: Any, expected: str) -> Any:

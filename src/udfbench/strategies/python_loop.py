@@ -6,23 +6,24 @@ decodes and predicts one batch at a time, so its memory does not grow with the n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
 
 from udfbench.predictor import Predictor
-from udfbench.strategies.base import LocalStrategy, chunk_sources
+from udfbench.strategies.base import LocalStrategy
 
 
 class PythonLoop(LocalStrategy):
     name = "python"
     eval_type = "none"
 
-    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
-        for start in range(0, len(rows), predictor.batch_size):
-            chunk = rows.iloc[start : start + predictor.batch_size]
-            labels, scores = predictor.predict(chunk_sources(chunk, source))
-            yield chunk.assign(label=labels, score=scores)
+    def predict_local(
+        self, chunks: Iterable[pd.DataFrame], predictor: Predictor, source: str
+    ) -> Iterator[pd.DataFrame]:
+        for chunk in chunks:
+            labels, scores = predictor.predict(chunk[source].tolist())
+            yield chunk.drop(columns="content", errors="ignore").assign(label=labels, score=scores)
 
 
 STRATEGY = PythonLoop()

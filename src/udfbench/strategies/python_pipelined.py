@@ -7,25 +7,25 @@ of its time, and one TensorFlow pool across all cores pays for synchronisation t
 processes never do.
 
 The pool outlives a run, as Spark's Python workers do: its first (warmup) run pays for starting the
-processes and loading the model, the measured runs do not. Workers read their own images (paths, or
-the files' bytes in ``bytes`` mode), so only paths and predictions cross between processes, and each
-returns its tally increment for the driver to add. Results come back in row order.
+processes and loading the model, the measured runs do not. Only the image sources (paths, or the encoded
+bytes in ``bytes`` mode and from tables) and the predictions cross between processes, at most two
+chunks per worker at a time, and each returns its tally increment for the driver to add. Results come
+back in row order.
 """
 
 from __future__ import annotations
 
 import atexit
-import math
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from multiprocessing.pool import Pool
-from typing import Any
+from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
 import pandas as pd
 
 from udfbench.predictor import LocalTally, Predictor, tally_width
-from udfbench.strategies.base import LocalStrategy, chunk_sources
+from udfbench.strategies.base import LocalStrategy
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
 # A single-threaded predict costs the same per image from about 16 images per batch up (measured with
@@ -51,15 +51,8 @@ def _predict_chunk(
     if _STARTUP is not None:
         tally.add(_STARTUP)
         _STARTUP = None
-    labels, scores = predictor.with_tally(tally).predict(chunk_sources(chunk, source))
+    labels, scores = predictor.with_tally(tally).predict(chunk[source].tolist())
     return labels, scores, tally.value
-
-
-def chunk_bounds(rows: int, batch: int, workers: int) -> list[tuple[int, int]]:
-    """Equal chunks of at most ``batch`` rows, about a multiple of ``workers``: no core idles at the end."""
-    chunks = math.ceil(max(1, math.ceil(rows / batch)) / workers) * workers
-    size = max(1, math.ceil(rows / chunks))
-    return [(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 class PythonPipelined(LocalStrategy):
@@ -88,31 +81,38 @@ class PythonPipelined(LocalStrategy):
             self._pool.join()
             self._pool, self._pool_key = None, None
 
-    def predict_local(self, rows: pd.DataFrame, predictor: Predictor, source: str) -> Iterator[pd.DataFrame]:
+    def chunk_rows(self, predictor: Predictor) -> int:
+        return max(predictor.batch_size, MIN_BATCH)
+
+    def predict_local(
+        self, chunks: Iterable[pd.DataFrame], predictor: Predictor, source: str
+    ) -> Iterator[pd.DataFrame]:
+        """Each chunk to the next free worker; at most two per worker in flight, so memory stays flat
+        however many rows stream in, and the answers come back in row order."""
         processes = usable_cores()
-        batch = max(predictor.batch_size, MIN_BATCH)
-        single = replace(predictor, batch_size=batch, threads=1, tally=None)
+        single = replace(predictor, batch_size=self.chunk_rows(predictor), threads=1, tally=None)
         pool = self._workers(single, processes)
         task = replace(single, model_data=None)  # the workers hold the model: ship only the settings
-        bounds = chunk_bounds(len(rows), batch, processes)
-        chunks = [rows.iloc[start:end] for start, end in bounds]
+        pending: deque[tuple[pd.DataFrame, AsyncResult]] = deque()
         done = False
         try:
-            answers: Iterator[Any] = pool.imap(
-                _star_predict, [(task, chunk[["path"]], source) for chunk in chunks]
-            )
-            for chunk, (labels, scores, tally) in zip(chunks, answers, strict=True):
-                if predictor.tally is not None:
-                    predictor.tally.add(tally)
-                yield chunk.assign(label=labels, score=scores)
+            for chunk in chunks:
+                pending.append((chunk, pool.apply_async(_predict_chunk, (task, chunk[[source]], source))))
+                if len(pending) >= 2 * processes:
+                    yield self._finish(predictor, *pending.popleft())
+            while pending:
+                yield self._finish(predictor, *pending.popleft())
             done = True
         finally:
             if not done:  # a failed or abandoned run must not leave work queued for the next one
                 self.close()
 
-
-def _star_predict(args: tuple[Predictor, pd.DataFrame, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _predict_chunk(*args)
+    @staticmethod
+    def _finish(predictor: Predictor, chunk: pd.DataFrame, answer: AsyncResult) -> pd.DataFrame:
+        labels, scores, tally = answer.get()
+        if predictor.tally is not None:
+            predictor.tally.add(tally)
+        return chunk.drop(columns="content", errors="ignore").assign(label=labels, score=scores)
 
 
 STRATEGY = PythonPipelined()

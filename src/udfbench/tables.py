@@ -1,0 +1,341 @@
+"""Parquet tables of images as input, and staging the synthetic set as one.
+
+Production keeps images in tables (the encoded bytes in a binary column, or a path/URI in a string
+column) on storage every node can read. An ``ImageTable`` is such a table as udfbench reads it:
+
+- its schema is checked once on the driver with pyarrow (a missing column names the columns there
+  are; a column of the wrong type names its type);
+- a dataset of N rows is the table's first N rows in a stable order: by ``id_column`` when given,
+  else file order (files sorted by path, rows in file order; the row's id is its ordinal);
+- the driver keeps only a small index (id, the image's key, its true class): the key is the path for
+  a string column and a SHA-1 digest of the bytes for a binary one, so the reference predicts each
+  distinct image once however many rows repeat it;
+- Spark reads the table in every timed run and keeps the dataset's rows by joining the index on the
+  id (or, without an id column, on the file name and row index Spark reports for each row); the
+  driver-side strategies stream the same rows with pyarrow, one record batch at a time.
+
+pyarrow opens local paths, ``file://`` and the filesystems it knows (``s3://``, ``hdfs://``,
+``gs://``); ``s3a://`` is read as ``s3://`` on the driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import posixpath
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from udfbench.errors import UserError
+from udfbench.preprocess import ImageSource
+
+# The columns of a staged synthetic set (and of ``udfbench dataset``'s output).
+STAGE_COLUMNS = {"image_column": "image", "id_column": "id", "label_column": "label"}
+ROWS_PER_FILE = 1000
+NULL_KEY = "null"  # the key of a null image cell: never decodable, skipped or failed like a bad file
+SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
+
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" not in uri and not uri.startswith("file:"):
+        return pafs.LocalFileSystem(), uri
+    if uri.startswith("s3a://"):
+        uri = "s3://" + uri.removeprefix("s3a://")
+    return pafs.FileSystem.from_uri(uri)
+
+
+def is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file:")
+
+
+def image_key(value: Any) -> str:
+    """The reference's key of one image cell: its path, or a digest of its bytes."""
+    if value is None:
+        return NULL_KEY
+    if isinstance(value, bytes):
+        return "sha1:" + hashlib.sha1(value, usedforsecurity=False).hexdigest()
+    return str(value)
+
+
+def _is_int(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t)
+
+
+@dataclass
+class ImageTable:
+    """An opened, schema-checked table; see the module docstring for the contract."""
+
+    uri: str
+    image_column: str
+    id_column: str | None
+    label_column: str | None
+    dataset: ds.Dataset = field(repr=False)
+    binary: bool  # image cells are bytes (else paths)
+    rows: int
+    _sorted_ids: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        uri: str,
+        image_column: str,
+        id_column: str | None = None,
+        label_column: str | None = None,
+        where: str = "dataset.table",
+    ) -> ImageTable:
+        """Open ``uri`` and check its columns; any problem is one ``UserError`` naming ``where``."""
+        try:
+            fs, path = _filesystem(uri)
+            if fs.get_file_info(path).type == pafs.FileType.NotFound:
+                raise UserError(f"table {uri} does not exist", where=where)
+            dataset = ds.dataset(path, filesystem=fs, format="parquet")
+        except (OSError, pa.ArrowException) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot read table {uri}: {first}", where=where) from None
+        schema = dataset.schema
+        roles = {"image_column": image_column, "id_column": id_column, "label_column": label_column}
+        for role, name in roles.items():
+            if name is not None and name not in schema.names:
+                raise UserError(
+                    f"no column {name!r} in table {uri}; its columns: {', '.join(schema.names)}",
+                    where=f"dataset.{role}",
+                )
+        image_type = schema.field(image_column).type
+        binary = pa.types.is_binary(image_type) or pa.types.is_large_binary(image_type)
+        if not binary and not (pa.types.is_string(image_type) or pa.types.is_large_string(image_type)):
+            raise UserError(
+                f"column {image_column!r} of {uri} is {image_type}; expected binary (encoded images) "
+                "or string (paths)",
+                where="dataset.image_column",
+            )
+        if id_column and not _is_int(schema.field(id_column).type):
+            raise UserError(
+                f"column {id_column!r} of {uri} is {schema.field(id_column).type}; expected integers",
+                where="dataset.id_column",
+            )
+        if label_column:
+            label_type = schema.field(label_column).type
+            if not (
+                _is_int(label_type) or pa.types.is_string(label_type) or pa.types.is_large_string(label_type)
+            ):
+                raise UserError(
+                    f"column {label_column!r} of {uri} is {label_type}; expected class names or indices",
+                    where="dataset.label_column",
+                )
+        table = cls(uri, image_column, id_column, label_column, dataset, binary, dataset.count_rows())
+        if id_column:
+            ids = dataset.to_table(columns=[id_column])[id_column].to_numpy(zero_copy_only=False)
+            if pd.isna(ids).any() or len(np.unique(ids)) != len(ids):
+                raise UserError(
+                    f"column {id_column!r} of {uri} has nulls or repeated ids", where="dataset.id_column"
+                )
+            table._sorted_ids = np.sort(ids.astype(np.int64))
+        else:
+            names = [posixpath.basename(f) for f in dataset.files]
+            if len(set(names)) != len(names):
+                raise UserError(
+                    f"table {uri} has files of the same name in different folders; give an id_column",
+                    where="dataset.id_column",
+                )
+        return table
+
+    def check_sizes(self, sizes: Sequence[int]) -> None:
+        too_big = [s for s in sizes if s > self.rows]
+        if too_big:
+            raise UserError(
+                f"size {too_big[0]} is larger than the {self.rows} rows of table {self.uri}",
+                where="dataset.sizes",
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "table": self.uri,
+            "image_column": self.image_column,
+            "image_kind": "bytes" if self.binary else "path",
+            "id_column": self.id_column,
+            "label_column": self.label_column,
+            "table_rows": self.rows,
+        }
+
+    # -- the driver: streaming reads -----------------------------------------------------------
+    def scan(self, size: int, columns: Sequence[str] = (), batch_rows: int = SCAN_ROWS) -> Iterator[pa.Table]:
+        """The dataset of ``size`` rows, streamed: batches of ``columns`` plus ``id`` (and, without
+        an id column, ``_file`` and ``_row``: where Spark will find the row)."""
+        wanted = [c for c in dict.fromkeys(columns) if c]
+        if self.id_column:
+            assert self._sorted_ids is not None
+            keep = pa.array(self._sorted_ids[:size])
+            read = [*dict.fromkeys([self.id_column, *wanted])]
+            for batch in self.dataset.to_batches(columns=read, batch_size=batch_rows):
+                ids = pc.cast(batch.column(self.id_column), pa.int64())
+                part = pa.table({"id": ids} | {c: batch.column(c) for c in wanted})
+                part = part.filter(pc.is_in(ids, value_set=keep))
+                if part.num_rows:
+                    yield part
+            return
+        seen = 0
+        for fragment in sorted(self.dataset.get_fragments(), key=lambda f: f.path):
+            name, offset = posixpath.basename(fragment.path), 0
+            for batch in fragment.to_batches(columns=wanted, batch_size=batch_rows):
+                take = min(batch.num_rows, size - seen)
+                part = pa.Table.from_batches([batch.slice(0, take)])
+                part = part.append_column("id", pa.array(np.arange(seen, seen + take, dtype=np.int64)))
+                part = part.append_column("_file", pa.array([name] * take, pa.string()))
+                part = part.append_column("_row", pa.array(np.arange(offset, offset + take, dtype=np.int64)))
+                offset += batch.num_rows
+                seen += take
+                yield part.select(["id", "_file", "_row", *wanted])
+                if seen >= size:
+                    return
+
+    def index(self, size: int, classes: Sequence[str]) -> pd.DataFrame:
+        """The driver's index of the dataset of ``size`` rows: id, path (the image's key), truth,
+        and ``_file``/``_row`` without an id column."""
+        parts = []
+        for part in self.scan(size, [self.image_column, self.label_column or ""]):
+            frame = pd.DataFrame({"id": part.column("id").to_numpy()})
+            if not self.id_column:
+                frame["_file"] = part.column("_file").to_pylist()
+                frame["_row"] = part.column("_row").to_numpy()
+            frame["path"] = [image_key(v) for v in part.column(self.image_column).to_pylist()]
+            frame["truth"] = (
+                _truths(part.column(self.label_column).to_pylist(), classes) if self.label_column else ""
+            )
+            parts.append(frame)
+        index = pd.concat(parts, ignore_index=True).sort_values("id", ignore_index=True)
+        return index
+
+    def images(self, size: int) -> Iterator[tuple[str, ImageSource]]:
+        """Each distinct image of the dataset once, as (key, what to decode): for the reference."""
+        seen: set[str] = set()
+        for part in self.scan(size, [self.image_column]):
+            for value in part.column(self.image_column).to_pylist():
+                key = image_key(value)
+                if key not in seen:
+                    seen.add(key)
+                    yield key, value
+
+    def chunks(self, index: pd.DataFrame, rows: int, source: str) -> Iterator[pd.DataFrame]:
+        """The rows of ``index`` as pandas chunks of ``rows`` rows (id, path, truth, and in bytes mode
+        ``content``), read from the table one record batch at a time."""
+        by_id = index.set_index("id")[["path", "truth"]]
+        for part in rebatch(self.scan(len(index), [self.image_column]), rows):
+            ids = part.column("id").to_numpy()
+            known = by_id.loc[ids]
+            chunk = pd.DataFrame(
+                {"id": ids, "path": known["path"].to_numpy(), "truth": known["truth"].to_numpy()}
+            )
+            if source == "content":
+                chunk["content"] = (
+                    part.column(self.image_column).to_pylist() if self.binary else read_files(chunk["path"])
+                )
+            yield chunk
+
+    # -- Spark: read in every timed run --------------------------------------------------------
+    def spark_rows(self, spark: Any, index: Any) -> Any:
+        """The table's rows that ``index`` (a small cached DataFrame) names, read by Spark: columns
+        id, path, truth and, for a binary image column, ``content``."""
+        from pyspark.sql import functions as F
+
+        raw = spark.read.parquet(self.uri)
+        image = [F.col(self.image_column).alias("content")] if self.binary else []
+        if self.id_column:
+            keys = ["id"]
+            rows = raw.select(F.col(self.id_column).cast("long").alias("id"), *image)
+        else:
+            keys = ["_file", "_row"]
+            rows = raw.select(
+                F.col("_metadata.file_name").alias("_file"),
+                F.col("_metadata.row_index").alias("_row"),
+                *image,
+            )
+        joined = rows.join(F.broadcast(index), on=keys, how="inner")
+        return joined.select("id", "path", "truth", *(["content"] if self.binary else []))
+
+
+def _truths(values: list[Any], classes: Sequence[str]) -> list[str]:
+    """Labels as class names: a name as given, an index into ``classes``; a null is no label."""
+    out = []
+    for value in values:
+        if value is None:
+            out.append("")
+        elif isinstance(value, int):
+            out.append(classes[value] if 0 <= value < len(classes) else str(value))
+        else:
+            out.append(str(value))
+    return out
+
+
+def read_files(paths: Iterable[str]) -> list[bytes | None]:
+    """The bytes of each file; None where it cannot be read (decoding then skips or fails it)."""
+    out: list[bytes | None] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as file:
+                out.append(file.read())
+        except OSError:
+            out.append(None)
+    return out
+
+
+def rebatch(parts: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``rows`` rows (the last may be shorter) from tables of any length."""
+    pending: list[pa.Table] = []
+    held = 0
+    for part in parts:
+        pending.append(part)
+        held += part.num_rows
+        while held >= rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, rows)
+            pending, held = [whole.slice(rows)], whole.num_rows - rows
+    if held:
+        yield pa.concat_tables(pending)
+
+
+def check_writable(uri: str, where: str = "dataset.stage") -> None:
+    """Refuse, before anything starts, a local stage that cannot be a folder; a remote one is known
+    only when Spark writes it."""
+    if not is_local(uri):
+        return
+    folder = Path(uri.removeprefix("file://").removeprefix("file:"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".udfbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write a table to {uri}: {err.strerror or err}", where=where) from None
+
+
+def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.stage") -> None:
+    """Write ``rows`` (id, path, truth of files on this machine) as Parquet with the image bytes to
+    ``uri``: columns id, image, label; about ``ROWS_PER_FILE`` rows per file, ordered by id.
+
+    Spark reads the files (its ``binaryFile`` source), so this runs in a local session on the driver.
+    """
+    from pyspark.sql import functions as F
+
+    index = spark.createDataFrame(rows[["id", "path", "truth"]], schema="id long, path string, truth string")
+    files = spark.read.format("binaryFile").load(sorted(set(rows["path"])))
+    files = files.selectExpr("regexp_replace(path, '^file:', '') AS path", "content")
+    table = index.join(F.broadcast(files), on="path", how="left").select(
+        "id", F.col("content").alias("image"), F.col("truth").alias("label")
+    )
+    files_out = max(1, math.ceil(len(rows) / ROWS_PER_FILE))
+    try:
+        table.repartitionByRange(files_out, "id").sortWithinPartitions("id").write.mode("overwrite").parquet(
+            uri
+        )
+    except Exception as err:  # py4j and Hadoop raise many kinds; all mean "not written"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot write the staged dataset to {uri}: {first[:300]}", where=where) from None

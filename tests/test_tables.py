@@ -1,0 +1,198 @@
+"""Parquet tables of images as input: every strategy reads them, bad tables are one line, staging
+writes a table every strategy then reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from tests.conftest import run_cli, write_config
+
+from udfbench.errors import UserError
+from udfbench.strategies import STRATEGY_NAMES
+from udfbench.tables import ImageTable, image_key, rebatch
+from udfbench.verification import accuracy
+
+
+def image_table(folder: Path, seeds, rows: int, files: int = 2, with_id: bool = True, null_at=None) -> Path:
+    """A table of ``rows`` rows cycling through the seeds' bytes, split over ``files`` files.
+
+    Ids run backwards, so "first N by id" differs from file order."""
+    data = [Path(seeds[i % len(seeds)].path).read_bytes() for i in range(rows)]
+    if null_at is not None:
+        data[null_at] = None
+    columns = {
+        "picture": pa.array(data, pa.binary()),
+        "animal": [seeds[i % len(seeds)].truth for i in range(rows)],
+    }
+    if with_id:
+        columns = {"key": pa.array(range(rows - 1, -1, -1), pa.int64()), **columns}
+    table = pa.table(columns)
+    folder.mkdir(parents=True)
+    per_file = -(-rows // files)
+    for index in range(files):
+        pq.write_table(table.slice(index * per_file, per_file), folder / f"part-{index}.parquet")
+    return folder
+
+
+TABLE_CONFIG = """
+    dataset:
+      sizes: [{size}]
+      table: {table}
+      image_column: {image}
+      {more}
+    model: {{image_size: 48}}
+    strategies: [{strategies}]
+    batch_size: 4
+    warmup: 0
+    repeats: 1
+    spark: {{master: "local[2]", driver_memory: 1g}}
+"""
+
+
+def config(tmp_path, table, size=10, image="picture", more="id_column: key", strategies="python"):
+    return write_config(
+        tmp_path,
+        TABLE_CONFIG.format(size=size, table=table, image=image, more=more, strategies=strategies),
+    )
+
+
+def test_first_rows_by_id_or_file_order_stream_in_chunks(tmp_path, seeds) -> None:
+    by_id = ImageTable.open(str(image_table(tmp_path / "a", seeds, 9, files=3)), "picture", "key", "animal")
+    index = by_id.index(4, ["dog", "cat"])
+    assert index["id"].tolist() == [0, 1, 2, 3]  # the smallest ids, not the first rows of the files
+    assert index["path"].str.startswith("sha1:").all() and index["truth"].isin(["cat", "dog"]).all()
+    chunks = list(by_id.chunks(index, 3, "content"))
+    assert [len(c) for c in chunks] == [3, 1]
+    merged = pd.concat(chunks)
+    assert sorted(merged["id"]) == [0, 1, 2, 3]
+    assert [image_key(b) for b in merged.sort_values("id")["content"]] == index["path"].tolist()
+
+    in_files = ImageTable.open(str(image_table(tmp_path / "b", seeds, 9, files=3, with_id=False)), "picture")
+    index = in_files.index(5, ["dog", "cat"])
+    assert index["id"].tolist() == list(range(5))
+    assert index[["_file", "_row"]].values.tolist() == [
+        ["part-0.parquet", 0], ["part-0.parquet", 1], ["part-0.parquet", 2],
+        ["part-1.parquet", 0], ["part-1.parquet", 1],
+    ]  # fmt: skip
+    assert index["truth"].eq("").all()  # no label column
+    # The reference sees each distinct image once, however many rows repeat it.
+    assert len(list(in_files.images(9))) == len(seeds)
+
+
+def test_rebatch_cuts_exact_chunks() -> None:
+    parts = [pa.table({"x": list(range(n))}) for n in (5, 1, 7)]
+    assert [t.num_rows for t in rebatch(parts, 4)] == [4, 4, 4, 1]
+
+
+def test_accuracy_counts_rows_with_a_true_class_and_skips_as_wrong() -> None:
+    rows = pd.DataFrame({"id": [1, 2, 3, 4], "truth": ["cat", "dog", "", "cat"]})
+    predicted = pd.DataFrame({"id": [4, 3, 2, 1], "label": [-1, 0, 0, 1]})
+    assert accuracy(predicted, rows, ["dog", "cat"]) == pytest.approx(2 / 3)
+    assert accuracy(predicted, rows.assign(truth=""), ["dog", "cat"]) is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"image": "photo"}, "no column 'photo' in table .*; its columns: key, picture, animal"),
+        ({"more": "id_column: nope"}, "no column 'nope'"),
+        ({"image": "key"}, "column 'key' .* is int64; expected binary"),
+        ({"size": 13}, "size 13 is larger than the 12 rows of table"),
+    ],
+)
+def test_a_bad_table_is_one_line_and_exit_2(tmp_path, seeds, settings, expected) -> None:
+    import re
+
+    table = image_table(tmp_path / "t", seeds, 12)
+    result = run_cli("run", str(config(tmp_path, table, **settings)), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(expected, lines[0]), lines
+
+
+def test_a_missing_table_is_one_line(tmp_path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        ImageTable.open(str(tmp_path / "nowhere"), "image")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_every_strategy_reads_a_table_sees_every_row_and_agrees(tmp_path, seeds) -> None:
+    table = image_table(tmp_path / "t", seeds, 12)
+    more = "id_column: key\n      label_column: animal"
+    path = config(tmp_path, table, size=10, more=more, strategies=", ".join(STRATEGY_NAMES))
+    result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert set(results["strategy"]) == set(STRATEGY_NAMES)
+    assert (results["status"] == "ok").all(), results[["strategy", "error"]]
+    assert (results["rows"] == 10).all()
+    parity = pd.read_csv(tmp_path / "run" / "parity.csv")
+    assert (parity["status"] == "ok").all() and (parity["rows"] == 10).all()
+    # Labels give an accuracy, the same for every strategy since all agree with the reference.
+    assert parity["accuracy"].notna().all() and parity["accuracy"].nunique() == 1
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["input"]["table"] == str(table) and meta["input"]["image_column"] == "picture"
+    assert str(table) in (tmp_path / "run" / "report.html").read_text()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_file_order_table_with_a_null_image_skips_it_in_every_strategy(tmp_path, seeds) -> None:
+    table = image_table(tmp_path / "t", seeds, 12, with_id=False, null_at=2)
+    path = config(tmp_path, table, size=8, more="on_bad_image: skip", strategies="python, map_in_arrow, udf")
+    result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert (results["status"] == "ok").all(), results[["strategy", "error"]]
+    assert (results["rows"] == 8).all() and (results["skipped"] == 1).all()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_dataset_verb_and_a_staged_run_write_and_read_the_same_table(tmp_path) -> None:
+    body = """
+        dataset: {{sizes: [5, 12], stage: {stage}}}
+        model: {{image_size: 48}}
+        strategies: [python, pandas_udf]
+        batch_size: 4
+        warmup: 0
+        repeats: 1
+        spark: {{master: "local[2]", driver_memory: 1g}}
+    """
+    written = tmp_path / "written"
+    path = write_config(tmp_path, body.format(stage=tmp_path / "stage"))
+    result = run_cli("dataset", str(path), "--out", str(written))
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pq.read_table(written)
+    assert table.num_rows == 12 and {"id", "image", "label"} <= set(table.column_names)
+    assert sorted(table["id"].to_pylist()) == list(range(12))
+    assert all(len(b) > 1000 for b in table["image"].to_pylist()) and set(table["label"].to_pylist()) <= {
+        "cat",
+        "dog",
+    }
+
+    result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert (results["status"] == "ok").all() and (results["rows"] == results["size"]).all()
+    staged = pq.read_table(tmp_path / "stage")
+    assert staged.sort_by("id").equals(table.sort_by("id").select(staged.column_names))
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["input"]["stage"] == str(tmp_path / "stage")
+
+
+def test_a_stage_that_cannot_be_written_is_one_line(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    body = "dataset: {sizes: [3]}\nstrategies: [python]\n"
+    path = write_config(tmp_path, body)
+    result = run_cli("dataset", str(path), "--out", str(blocker / "stage"))
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--out" in lines[0] and str(blocker / "stage") in lines[0], lines
