@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from udfbench.calibration import calibrate, seed_weights
+from udfbench.calibration import calibrate, image_weights
 from udfbench.config import ModelConfig
 from udfbench.dataset import draw_rows, write_builtin_seeds
 from udfbench.environment import machine
@@ -47,7 +47,9 @@ def main() -> None:
     spec, _ = prepare_model(ModelConfig(), seed=42, config_path="builtin")
     rows = draw_rows(seeds, args.rows, seed=42)
     cores = usable_cores()
-    calibration = calibrate(spec, seeds, seed_weights(seeds, rows), [args.batch_size], cores, skip_bad=False)
+    images = [(seed.path, seed.path) for seed in seeds]
+    weights = image_weights([seed.path for seed in seeds], rows)
+    calibration = calibrate(spec, images, weights, [args.batch_size], cores, skip_bad=False)
     print(f"cpu: {machine()['cpu']}, {cores} cores")
     print(calibration.model_dump_json(indent=1))
     limit = calibration.limit_images_per_s

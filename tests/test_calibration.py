@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from udfbench import environment
-from udfbench.calibration import CalibrationFailed, calibrate, count_keras_flops, seed_weights
+from udfbench.calibration import CalibrationFailed, calibrate, count_keras_flops, image_weights
 from udfbench.config import ModelConfig
 from udfbench.dataset import SeedImage
 from udfbench.limits import limit_images_per_s
@@ -65,10 +65,13 @@ def test_flops_that_cannot_be_counted_are_none_with_the_reason() -> None:
     assert flops is None and "Keras" in reason
 
 
-def test_seed_weights_count_the_draws() -> None:
-    seeds = [SeedImage("a.jpg", "cat"), SeedImage("b.jpg", "dog"), SeedImage("c.jpg", "dog")]
+def images(seeds: list[SeedImage]) -> list[tuple[str, str]]:
+    return [(seed.path, seed.path) for seed in seeds]
+
+
+def test_image_weights_count_the_draws() -> None:
     rows = pd.DataFrame({"path": ["a.jpg", "b.jpg", "a.jpg", "a.jpg"]})
-    assert seed_weights(seeds, rows) == [3.0, 1.0, 0.0]
+    assert image_weights(["a.jpg", "b.jpg", "c.jpg"], rows) == [3.0, 1.0, 0.0]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,9 @@ def tiny_seeds(folder, bad: bool) -> list[SeedImage]:
 
 def test_a_calibration_measures_every_batch_size_with_one_process_per_core(tmp_path, tiny) -> None:
     seeds = tiny_seeds(tmp_path, bad=True)
-    result = calibrate(tiny, seeds, None, [4, 8], cores=2, skip_bad=True, seconds_budget=0.5)
+    result = calibrate(
+        tiny, [(s.path, s.path) for s in seeds], None, [4, 8], cores=2, skip_bad=True, seconds_budget=0.5
+    )
     assert result.processes == result.cores == 2
     assert set(result.predict_ms) == {1, 4, 8}
     assert all(ms > 0 for ms in result.predict_ms.values()) and result.decode_ms > 0
@@ -116,7 +121,9 @@ def count_flops_of(spec) -> int:
 def test_an_unreadable_seed_fails_a_calibration_that_may_not_skip(tmp_path, tiny) -> None:
     seeds = tiny_seeds(tmp_path, bad=True)
     with pytest.raises(CalibrationFailed, match="dog.bad.jpeg"):
-        calibrate(tiny, seeds, None, [4], cores=1, skip_bad=False, seconds_budget=0.1)
+        calibrate(
+            tiny, [(s.path, s.path) for s in seeds], None, [4], cores=1, skip_bad=False, seconds_budget=0.1
+        )
 
 
 def test_machine_facts_tell_cpus_of_one_kind_apart() -> None:

@@ -59,6 +59,8 @@ def make_runner(tmp_path: Path, seeds: list[SeedImage], spec, size: int, **setti
     config = parse_config(raw, tmp_path / "bench.yaml")
     workload = Workload(
         datasets={size: draw_rows(seeds, size, seed=5)},
+        samples=tuple((s.path, s.path) for s in seeds),
+        seeds=tuple(seeds),
         spec=spec,
         reference=Reference.compute(spec, [(s.path, s.path) for s in seeds], config.parity.tolerance),
         input_mode=config.dataset.input_mode,

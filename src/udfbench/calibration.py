@@ -24,10 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-from udfbench.dataset import SeedImage
 from udfbench.limits import limit_images_per_s
 from udfbench.model import ModelSpec
 from udfbench.predictor import Predictor
+from udfbench.preprocess import ImageSource
 from udfbench.results import Calibration
 from udfbench.runtimes.base import FlopCount
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
@@ -147,7 +147,7 @@ class _Job:
     index: int
     processes: int
     predictor: Predictor
-    paths: tuple[str, ...]
+    images: tuple[tuple[str, ImageSource], ...]  # (key, path or encoded bytes)
     batch_sizes: tuple[int, ...]
     seconds_budget: float
 
@@ -157,12 +157,15 @@ def _measure(job: _Job, barrier: Any, finished: Any) -> dict[str, Any]:
     predictor = job.predictor
     model = predictor.model()
     flops = model.count_flops() if job.index == 0 else None
-    usable = [path for path in job.paths if predictor.decode([path]).good.all()]
+    sources = dict(job.images)
+    usable = [key for key, source in job.images if predictor.decode([source]).good.all()]
     report: dict[str, Any] = {"usable": usable, "flops": flops, "decode": {}, "predict": {}, "repeats": 0}
     if not usable:  # every process sees the same files, so none of them waits at the barrier
         return report
     # Warm-up: the first call at each batch shape builds TensorFlow's function for it.
-    batches = {b: predictor.decode([usable[i % len(usable)] for i in range(b)]) for b in job.batch_sizes}
+    batches = {
+        b: predictor.decode([sources[usable[i % len(usable)]] for i in range(b)]) for b in job.batch_sizes
+    }
     for batch in batches.values():
         predictor.infer(batch)
     decode: dict[str, list[float]] = {path: [] for path in usable}
@@ -172,8 +175,8 @@ def _measure(job: _Job, barrier: Any, finished: Any) -> dict[str, Any]:
     repeats, last = 0, 0.0
     while repeats < MIN_REPEATS or (repeats < MAX_REPEATS and time.perf_counter() + last < deadline):
         started = time.perf_counter()
-        for path in usable:
-            decode[path].append(predictor.decode([path]).seconds * 1000)
+        for key in usable:
+            decode[key].append(predictor.decode([sources[key]]).seconds * 1000)
         for size, batch in batches.items():
             begun = time.perf_counter()
             predictor.infer(batch)
@@ -223,15 +226,15 @@ def _collect(processes: list[Any], results: Any, timeout_s: float) -> list[dict[
     return [reports[i] for i in sorted(reports)]
 
 
-def seed_weights(seeds: Sequence[SeedImage], rows: pd.DataFrame) -> list[float]:
-    """How often the datasets drew each seed (``rows``: the drawn rows, see ``dataset.draw_rows``)."""
+def image_weights(keys: Sequence[str], rows: pd.DataFrame) -> list[float]:
+    """How often a dataset's ``rows`` use each image (the ``path`` column holds each row's image key)."""
     counts = rows["path"].value_counts()
-    return [float(counts.get(seed.path, 0)) for seed in seeds]
+    return [float(counts.get(key, 0)) for key in keys]
 
 
 def calibrate(
     spec: ModelSpec,
-    seeds: Sequence[SeedImage],
+    images: Sequence[tuple[str, ImageSource]],
     weights: Sequence[float] | None,
     batch_sizes: Sequence[int],
     cores: int | None,
@@ -241,22 +244,24 @@ def calibrate(
 ) -> Calibration:
     """Measure decode and predict costs with one single-threaded process per core, all at once.
 
-    ``weights`` say how often the datasets draw each seed (None: equally, as ``draw_rows`` draws);
+    ``images`` are (key, path or encoded bytes) of the distinct images the datasets use, and
+    ``weights`` how often the datasets use each (None: equally, as ``draw_rows`` draws seeds);
     ``cores`` is what the limit is for, and the number of processes unless ``processes`` is given
     (default: the cores this process may use). ``seconds_budget`` bounds the measured repetitions;
     starting the processes and loading the model come on top and are included in ``seconds``.
-    Unreadable seeds are skipped and counted with ``skip_bad``; without it they fail the calibration.
+    Unreadable images are skipped and counted with ``skip_bad``; without it they fail the calibration.
     """
     started = time.perf_counter()
     count = processes or cores or usable_cores()
     sizes = tuple(sorted({1, *batch_sizes}))
-    weight_of = dict.fromkeys((seed.path for seed in seeds), 0.0)
-    for seed, weight in zip(seeds, weights or [1.0] * len(seeds), strict=True):
-        weight_of[seed.path] += weight
+    weight_of = dict.fromkeys((key for key, _ in images), 0.0)
+    for (key, _), weight in zip(images, weights or [1.0] * len(images), strict=True):
+        weight_of[key] += weight
     predictor = Predictor.for_spec(spec, spec.data, batch_size=max(sizes), skip_bad=skip_bad, threads=1)
     context = spawn_context()
     barrier, finished, results = context.Barrier(count), context.Value("i", 0), context.Queue()
-    jobs = [_Job(i, count, predictor, tuple(weight_of), sizes, seconds_budget) for i in range(count)]
+    distinct = tuple(dict(images).items())
+    jobs = [_Job(i, count, predictor, distinct, sizes, seconds_budget) for i in range(count)]
     workers = [context.Process(target=_worker, args=(job, barrier, finished, results)) for job in jobs]
     with single_threaded_children():
         for worker in workers:
@@ -270,7 +275,7 @@ def calibrate(
                 worker.terminate()
     usable = reports[0]["usable"]
     if not usable:
-        raise CalibrationFailed("no seed image can be read: nothing to calibrate on")
+        raise CalibrationFailed("no image can be read: nothing to calibrate on")
     decode_ms = _weighted_mean(
         {path: statistics.median(s for r in reports for s in r["decode"][path]) for path in usable}, weight_of
     )

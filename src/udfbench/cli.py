@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -134,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     total = resumed.cases_left * runs_per_case(config) if resumed else total_runs(config)
     status = EXIT_OK
     meta = None
-    with ProgressDisplay(total) as progress:
+    with native_stderr_to(run_dir / CONSOLE_LOG), ProgressDisplay(total) as progress:
         try:
             listeners = Listeners(ResourceSampler(), writer, MetaWriter(run_dir), progress)
             meta = run_benchmark(
@@ -162,6 +164,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED_CASES
     print(f"{meta.status}: results in {run_dir}\nreport: {report}")
     return status
+
+
+# What native code (TensorFlow's C++ logging, the JVMs, worker processes) prints on stderr during a
+# run: kept in the run folder, never through the progress display.
+CONSOLE_LOG = "console.log"
+
+
+@contextmanager
+def native_stderr_to(log: Path) -> Iterator[None]:
+    """Point file descriptor 2 at ``log`` (children inherit it) while Python's own ``sys.stderr``
+    keeps the terminal, so udfbench's messages still reach the user and nothing else does."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(terminal), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    os.dup2(target, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.close(terminal)
+        os.close(target)
 
 
 def failed_cases(run_dir: Path) -> int:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from udfbench import environment
-from udfbench.calibration import CalibrationFailed, calibrate, seed_weights
+from udfbench.calibration import CalibrationFailed, calibrate, image_weights
 from udfbench.config import BenchConfig, axes_grid
 from udfbench.dataset import seeds_digest
 from udfbench.errors import UserError, short_error
@@ -65,8 +65,8 @@ def calibrate_run(config: BenchConfig, workload: Workload, meta: RunMeta) -> Non
     try:
         meta.calibration = calibrate(
             workload.spec,
-            workload.seeds,
-            seed_weights(workload.seeds, largest),
+            workload.samples,
+            image_weights([key for key, _ in workload.samples], largest),
             sorted({axes.batch_size for axes in axes_grid(config)}),
             cores=machine_cores,
             skip_bad=workload.skip_bad,
@@ -122,7 +122,8 @@ def run_benchmark(
             "output": workload.spec.output,
             "classes": list(workload.spec.classes),
         }
-        meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(workload.seeds)}
+        if workload.seeds is not None:
+            meta.seed_images = {"count": len(workload.seeds), "digest": seeds_digest(list(workload.seeds))}
         meta.setup_seconds["driver"] = setup
         meta.input = workload.description
         if calibrate_first and meta.calibration is None:  # a resumed run keeps its calibration

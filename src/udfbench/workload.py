@@ -5,6 +5,7 @@ Prepared once per run on the driver, before any cluster starts, and handed to th
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,8 +17,12 @@ import pandas as pd
 from udfbench.config import BUILTIN, BenchConfig, DatasetConfig
 from udfbench.dataset import SeedImage, draw_rows, read_seed_folder, write_builtin_seeds
 from udfbench.model import ModelSpec, prepare_model
+from udfbench.preprocess import ImageSource
 from udfbench.tables import STAGE_COLUMNS, ImageTable, check_writable, read_files, write_stage
 from udfbench.verification import Reference
+
+# Enough distinct images to weigh decoding as the datasets do, few enough to calibrate in seconds.
+CALIBRATION_IMAGES = 64
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,11 @@ class Workload:
     """
 
     datasets: dict[int, pd.DataFrame]
+    # The distinct images the datasets use, (key, path or encoded bytes), at most CALIBRATION_IMAGES
+    # of them: what the calibration measures decoding on.
+    samples: tuple[tuple[str, ImageSource], ...]
+    # The seed images the datasets were drawn from; None for a table.
+    seeds: tuple[SeedImage, ...] | None
     spec: ModelSpec
     reference: Reference
     input_mode: str  # "path" or "bytes"; a table of image bytes is always "bytes"
@@ -162,13 +172,26 @@ def prepare_workload(
         seeds = read_seeds(config, run_dir / "seed_images")
         datasets = {size: draw_rows(seeds, size, d.seed) for size in d.sizes}
         reference = Reference.compute(spec, ((s.path, s.path) for s in seeds), config.parity.tolerance)
+        samples = tuple((s.path, s.path) for s in seeds)[:CALIBRATION_IMAGES]
         input_mode = d.input_mode
     else:
         largest = table.index(max(d.sizes), list(config.model.classes))
         datasets = {size: largest.iloc[:size] for size in d.sizes}
         reference = Reference.compute(spec, table.images(max(d.sizes)), config.parity.tolerance)
+        samples = tuple(dict(itertools.islice(table.images(max(d.sizes)), CALIBRATION_IMAGES)).items())
+        seeds = None
         input_mode = "bytes" if table.binary else d.input_mode
         description |= table.describe()
-    workload = Workload(datasets, spec, reference, input_mode, d.on_bad_image == "skip", table, description)
+    workload = Workload(
+        datasets,
+        samples,
+        None if seeds is None else tuple(seeds),
+        spec,
+        reference,
+        input_mode,
+        d.on_bad_image == "skip",
+        table,
+        description,
+    )
     setup["setup_s"] = time.perf_counter() - started
     return workload, setup
