@@ -1,23 +1,22 @@
-"""Every strategy over the same images on this machine, against the single-process ceiling.
+"""Every strategy over the same images on this machine, against the machine's measured limit.
 
-Runs the built-in model (192x192) over ``--rows`` images with every strategy (batch size 64), and the
-founding study's ``python`` loop at batch size 2, through ``udfbench run`` as a user would. Prints
-each strategy's images per second and the ratios taken in this one run; the last line reads
-``best_spark/python_pipelined = R``.
+Runs the built-in model (192x192) over ``--rows`` images with every strategy through ``udfbench run``
+(calibration first, then a warmup and ``--repeats`` measured runs per strategy), then the best batched
+Spark strategy again with each Python worker's math threads set to all the machine's cores, to show
+what oversubscription costs. Prints the calibration, each strategy's images per second and fraction
+of the limit, and ratios taken in this one run; the last line reads ``best_spark/limit = R``.
 
-    python benchmarks/strategies.py [--rows 3000] [--repeats 2] [--keep DIR]
+    python benchmarks/strategies.py [--rows 1000] [--repeats 2] [--batch-size 32] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
+import os
 import tempfile
-import textwrap
 from pathlib import Path
 
-import pandas as pd
+from common import calibration_line, run, summary
 
 from udfbench.strategies import STRATEGY_NAMES, get_strategy
 
@@ -29,47 +28,45 @@ CONFIG = """
     warmup: 1
     repeats: {repeats}
     budget_minutes: 600
-    spark: {{master: "local[*]", driver_memory: 4g}}
+    spark: {{master: "local[*]", driver_memory: 4g{threads}}}
 """
-
-
-def run(
-    folder: Path, name: str, strategies: list[str], rows: int, batch_size: int, repeats: int
-) -> pd.DataFrame:
-    config = folder / f"{name}.yaml"
-    config.write_text(
-        textwrap.dedent(
-            CONFIG.format(
-                name=name, rows=rows, strategies=", ".join(strategies), batch_size=batch_size, repeats=repeats
-            )
-        )
-    )
-    out = folder / name
-    subprocess.run([sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)], check=True)
-    return pd.read_csv(out / "summary.csv")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="udfbench-strategies-"))
     folder.mkdir(parents=True, exist_ok=True)
-    every = run(folder, "every-strategy", list(STRATEGY_NAMES), args.rows, 64, args.repeats)
-    founding = run(folder, "founding-loop", ["python"], args.rows, 2, args.repeats)
-    rates = dict(zip(every["strategy"], every["images_per_s"], strict=True))
-    founding_rate = float(founding["images_per_s"].iloc[0])
-    ceiling = rates["python_pipelined"]
-    print(f"\n{args.rows} images, built-in CNN 192x192, batch size 64, median of {args.repeats} runs:")
-    for name in sorted(rates, key=lambda n: -rates[n]):
-        print(f"  {name:<20} {rates[name]:8.1f} images/s  {rates[name] / ceiling:5.2f} of python_pipelined")
-    print(f"  {'python (batch 2)':<20} {founding_rate:8.1f} images/s  (the founding study's loop)")
-    spark_rates = {n: r for n, r in rates.items() if get_strategy(n).uses_spark}
-    best = max(spark_rates, key=spark_rates.get)
-    print(f"best Spark strategy: {best}; {spark_rates[best] / founding_rate:.2f}x the founding python loop")
-    print(f"best_spark/python_pipelined = {spark_rates[best] / ceiling:.3f}")
+    settings = {"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats}
+    every = run(folder, "every", CONFIG.format(name="every", strategies=", ".join(STRATEGY_NAMES), threads="",
+                                               **settings))  # fmt: skip
+    table = summary(every).set_index("strategy")
+    print(f"\n{calibration_line(every)}")
+    print(
+        f"{args.rows} images, built-in CNN 192x192, batch size {args.batch_size}, median of {args.repeats}:"
+    )
+    for name in table.sort_values("images_per_s", ascending=False).index:
+        row = table.loc[name]
+        threads = f"{int(row['python_workers'] or 0)} workers x {int(row['worker_threads'] or 0)} threads"
+        rate, fraction = row["images_per_s"], row["fraction_of_limit"]
+        print(f"  {name:<20} {rate:8.1f} images/s  {fraction:5.2f} of the limit  ({threads})")
+    spark = table[[get_strategy(n).uses_spark for n in table.index]]
+    best = spark["images_per_s"].idxmax()
+    cores = os.cpu_count() or 1
+    crowded = run(folder, "oversubscribed", CONFIG.format(name="oversubscribed", strategies=best,
+                  threads=f", threads: {cores}", **settings))  # fmt: skip
+    over = summary(crowded).set_index("strategy").loc[best]
+    ratio = over["images_per_s"] / spark.loc[best, "images_per_s"]
+    print(f"{best} with {cores} math threads per worker: {over['images_per_s']:.1f} images/s")
+    print(f"oversubscribed/default = {ratio:.3f}")
+    ceiling = table.loc["python_pipelined", "images_per_s"]
+    print(f"python_pipelined/best_spark = {ceiling / spark.loc[best, 'images_per_s']:.3f}")
+    print(f"python_pipelined/limit = {table.loc['python_pipelined', 'fraction_of_limit']:.3f}")
+    print(f"best_spark/limit = {spark.loc[best, 'fraction_of_limit']:.3f}")
 
 
 if __name__ == "__main__":

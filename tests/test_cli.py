@@ -45,6 +45,7 @@ def test_run_writes_verified_results_and_a_complete_report(real_runs, tmp_path: 
     parity = pd.read_csv(out / "parity.csv")
     assert sorted(parity["strategy"]) == ["pandas_udf", "python", "udf"] and (parity["status"] == "ok").all()
     html = (out / "report.html").read_text()
+    assert html.index('id="answer"') < html.index("<h2>Summary</h2>") and "is fastest" in html
     assert html.count("data:image/png;base64,") >= 4 and "Not shown" not in html
     assert "http://" not in html and "https://" not in html  # opens from disk, no network
 
@@ -56,6 +57,28 @@ def test_run_writes_verified_results_and_a_complete_report(real_runs, tmp_path: 
     assert rebuilt.returncode == 0, rebuilt.stderr
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), summary)
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 4
+
+
+@pytest.mark.slow
+def test_a_run_measures_the_machine_and_reads_memory_threads_and_neighbours(real_runs) -> None:
+    meta = json.loads((real_runs[0] / "meta.json").read_text())
+    calibration = meta["calibration"]
+    assert calibration["processes"] == calibration["cores"] and set(calibration["predict_ms"]) == {"1", "4"}
+    assert calibration["decode_ms"] > 0 and calibration["gflop_per_image"] > 0
+    limit, reason = meta["limits"]["local"]
+    assert limit == pytest.approx(calibration["limit_images_per_s"] * 2 / calibration["cores"]) and not reason
+    assert "cpu_vector_flags" in meta["machine"] and "cpu_model" in meta["machine"]
+    results = pd.read_csv(real_runs[0] / "results.csv")
+    spark = results[results["strategy"] != "python"]
+    # Presence checks, not bounds: every process kind that ran was seen, the driver loop has no worker.
+    assert (spark["worker_peak_rss_mb"] > 0).all() and (spark["executor_peak_rss_mb"] > 0).all()
+    assert (results["driver_peak_rss_mb"] > 0).all() and results["foreign_cpu_pct"].notna().all()
+    assert results.loc[results["strategy"] == "python", "worker_peak_rss_mb"].isna().all()
+    # Unset threads: each Spark worker runs spark.task_cpus (1) math threads, and local[2] has 2 cores.
+    assert (spark["worker_threads"] == 1).all() and (spark["cores"] == 2).all()
+    assert (spark["python_workers"] >= 1).all() and spark["lost_executors"].eq(0).all()
+    summary = pd.read_csv(real_runs[0] / "summary.csv")
+    assert summary["fraction_of_limit"].gt(0).all() and "implausible" in summary
 
 
 def test_run_refuses_a_folder_that_holds_results(tmp_path: Path) -> None:
@@ -78,7 +101,7 @@ def test_interrupted_run_keeps_every_finished_case(tmp_path: Path, after_rows: i
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -205,7 +228,7 @@ def test_interrupted_before_the_first_timed_run_exits_130_with_a_report(tmp_path
     config = write_config(tmp_path, TINY)
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -58,8 +58,17 @@ def test_report_has_every_plot_and_table(tmp_path: Path) -> None:
 
 
 def test_report_says_why_a_plot_is_missing(tmp_path: Path) -> None:
-    html = build_report(make_run(tmp_path / "r", ["udf"], [10])).read_text()
+    html = build_report(make_run(tmp_path / "r", ["udf"], [10, 20])).read_text()
     assert "Not shown: needs the python strategy" in html
+
+
+def test_the_report_leads_with_the_answer_and_one_size_gets_ranked_bars(tmp_path: Path) -> None:
+    # make_run's strategies cost 1x, 2x, 3x: python is fastest, twice as fast as udf.
+    html = build_report(make_run(tmp_path / "r", ["python", "udf", "pandas_udf"], [50])).read_text()
+    answer = html[html.index('id="answer"') : html.index("</section>")]
+    assert html.index('id="answer"') < html.index("<h2>Summary</h2>")
+    assert "50 rows: python is fastest" in answer and "as fast as udf" in answer
+    assert "Throughput, ranked" in html and "Time against size" not in html
 
 
 def test_every_string_is_escaped(tmp_path: Path) -> None:
@@ -86,7 +95,7 @@ def test_skipped_images_show_in_the_summary_csv_report_and_terminal(tmp_path: Pa
     assert summary["images_per_s"].iloc[0] == pytest.approx(22 / summary["median"].iloc[0])
     console = Console(record=True, width=200)
     results = read_results(run)
-    print_summary(case_summaries(results), cost_fits(results), console)
+    print_summary(case_summaries(results), cost_fits(results), [], console)
     assert "skipped" in console.export_text()
 
 

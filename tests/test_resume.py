@@ -58,7 +58,7 @@ def test_config_differences_name_the_fields(tmp_path: Path) -> None:
 def interrupt_after(config: Path, out: Path, rows: int) -> None:
     """Start a run and send Ctrl-C once results.csv holds more than ``rows`` rows."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)],
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

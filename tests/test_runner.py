@@ -228,6 +228,7 @@ def test_python_loop_streams_one_batch_at_a_time(seeds) -> None:
     assert sum(len(c) for c in chunks) == 7 and spy.calls == [3, 3, 3, 1]
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("mode", ["skip", "fail"])
 def test_bad_images_are_counted_or_fail_naming_the_file(
     tmp_path, seeds, small_model, spark, mode, monkeypatch

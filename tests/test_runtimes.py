@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pandas as pd
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
@@ -24,7 +23,6 @@ from udfbench.predictor import Predictor
 from udfbench.runtimes import MODEL_SUFFIXES, get_runtime, runtime_for_suffix
 from udfbench.runtimes.base import ModelError, image_input
 from udfbench.runtimes.registry import RUNTIME_MODULES
-from udfbench.strategies.registry import STRATEGY_NAMES
 
 # The linear layer of every test model: 3 channel means -> 2 (or 3) class logits.
 WEIGHTS = np.array([[2.0, -1.0, 0.5], [-1.5, 1.0, 0.25], [0.5, 0.5, -2.0]], dtype=np.float32)
@@ -38,7 +36,7 @@ def _save(model: onnx.ModelProto, path: Path) -> Path:
     return path
 
 
-def _pool_linear_softmax(
+def pool_linear_softmax(
     path: Path,
     *,
     layout: str = "NCHW",
@@ -130,7 +128,7 @@ def _normalized(path: Path, classes: list[str] | None = None) -> ModelConfig:
 
 @pytest.mark.parametrize(("layout", "batch", "size"), [("NCHW", "N", 8), ("NHWC", 2, 6), ("NCHW", 1, 10)])
 def test_layout_and_image_size_are_read_from_the_onnx_input(tmp_path, layout, batch, size) -> None:
-    path = _pool_linear_softmax(tmp_path / "m.onnx", layout=layout, batch=batch, size=size)
+    path = pool_linear_softmax(tmp_path / "m.onnx", layout=layout, batch=batch, size=size)
     spec, _ = prepare_model(ModelConfig(path=str(path), classes=["a", "b"]), seed=0, config_path="x.yaml")
     assert (spec.runtime, spec.layout, spec.image_size) == ("onnx", layout, (size, size))
     assert spec.output == "softmax" and spec.parameters == 2 * 3 + 2  # Gemm weights and bias
@@ -149,7 +147,7 @@ def test_image_input_reads_either_layout_and_rejects_other_shapes() -> None:
 def test_onnx_predictions_equal_the_same_graph_in_numpy_normalization_included(
     tmp_path, layout, batch
 ) -> None:
-    path = _pool_linear_softmax(tmp_path / "m.onnx", layout=layout, batch=batch)
+    path = pool_linear_softmax(tmp_path / "m.onnx", layout=layout, batch=batch)
     spec, _ = prepare_model(_normalized(path), seed=0, config_path="x.yaml")
     # Batches of 5 through a model of fixed batch 2: padded and trimmed, never seen by the caller.
     predictor = Predictor.for_spec(spec, spec.data, batch_size=5, skip_bad=False, threads=1)
@@ -183,7 +181,7 @@ def test_normalization_applies_to_keras_models_too(tmp_path) -> None:
 
 
 def test_the_onnx_session_is_built_once_per_process_with_the_threads_setting(tmp_path) -> None:
-    path = _pool_linear_softmax(tmp_path / "threads.onnx", size=4)
+    path = pool_linear_softmax(tmp_path / "threads.onnx", size=4)
     spec, _ = prepare_model(ModelConfig(path=str(path), classes=["a", "b"]), seed=0, config_path="x.yaml")
     predictor = Predictor.for_spec(spec, spec.data, batch_size=4, skip_bad=False, threads=2)
     model = predictor.model()
@@ -200,15 +198,15 @@ BAD_MODELS = {
     "text named .keras": (lambda d: _text(d / "model.keras"), "model.path", "is not a Keras model"),
     "text named .h5": (lambda d: _text(d / "model.h5"), "model.path", "is not a Keras model"),
     "text named .onnx": (lambda d: _text(d / "model.onnx"), "model.path", "is not an ONNX model"),
-    "two inputs": (lambda d: _pool_linear_softmax(d / "two.onnx", inputs=2), "model.path", "has 2 inputs"),
+    "two inputs": (lambda d: pool_linear_softmax(d / "two.onnx", inputs=2), "model.path", "has 2 inputs"),
     "rank-2 input": (lambda d: _rank2_model(d / "flat.onnx"), "model.path", r"shape \[N, 2\], not an image"),
     "3 classes for 2": (
-        lambda d: _pool_linear_softmax(d / "three.onnx", classes=3),
+        lambda d: pool_linear_softmax(d / "three.onnx", classes=3),
         "model.classes",
         "neither one sigmoid nor a softmax over the 2 classes",
     ),
     "logits": (
-        lambda d: _pool_linear_softmax(d / "logits.onnx", softmax=False),
+        lambda d: pool_linear_softmax(d / "logits.onnx", softmax=False),
         "model.path",
         "not logits",
     ),
@@ -236,7 +234,7 @@ repeats: 1
 
 @pytest.mark.parametrize("verb", ["validate", "run"])
 def test_the_cli_refuses_a_bad_model_in_one_line(tmp_path, verb) -> None:
-    model = _pool_linear_softmax(tmp_path / "two.onnx", inputs=2)
+    model = pool_linear_softmax(tmp_path / "two.onnx", inputs=2)
     config = write_config(tmp_path, BAD_CONFIG.format(model=model.name))
     result = run_cli(verb, str(config), *(["--out", str(tmp_path / "run")] if verb == "run" else []))
     assert result.returncode == 2, result.stderr[-2000:]
@@ -246,7 +244,7 @@ def test_the_cli_refuses_a_bad_model_in_one_line(tmp_path, verb) -> None:
 
 
 def test_the_cli_refuses_a_normalize_block_without_3_numbers(tmp_path) -> None:
-    model = _pool_linear_softmax(tmp_path / "m.onnx")
+    model = pool_linear_softmax(tmp_path / "m.onnx")
     config = write_config(
         tmp_path,
         BAD_CONFIG.format(model=model.name).replace(
@@ -259,31 +257,3 @@ def test_the_cli_refuses_a_normalize_block_without_3_numbers(tmp_path) -> None:
         f"udfbench: error: {config}: model.normalize.mean: needs 3 numbers, one per channel "
         "(red, green, blue), got 2"
     )
-
-
-@pytest.mark.spark
-@pytest.mark.slow
-def test_every_strategy_runs_a_normalized_nchw_onnx_model_in_bytes_mode(tmp_path) -> None:
-    model = _pool_linear_softmax(tmp_path / "tiny.onnx", size=16)
-    config = write_config(
-        tmp_path,
-        f"""
-        dataset: {{sizes: [12], input_mode: bytes}}
-        model:
-          path: {model.name}
-          classes: [dog, cat]
-          normalize: {{mean: {MEAN}, std: {STD}}}
-        strategies: [{", ".join(STRATEGY_NAMES)}]
-        warmup: 0
-        repeats: 1
-        spark: {{master: "local[2]", driver_memory: 1g}}
-        """,
-    )
-    result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = pd.read_csv(tmp_path / "run" / "results.csv")
-    assert sorted(results["strategy"]) == sorted(STRATEGY_NAMES)
-    assert (results["status"] == "ok").all(), results[["strategy", "status", "error"]]
-    assert (results["rows"] == 12).all()
-    parity = pd.read_csv(tmp_path / "run" / "parity.csv")
-    assert len(parity) == len(STRATEGY_NAMES) and (parity["status"] == "ok").all()

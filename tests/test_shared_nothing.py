@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from tests.conftest import run_cli, write_config
+from tests.test_runtimes import pool_linear_softmax
 
 from udfbench.config import BenchConfig
 from udfbench.planning import input_warnings
@@ -116,7 +117,7 @@ def test_a_staged_run_on_a_worker_that_cannot_see_the_drivers_files(tmp_path) ->
             tmp_path,
             f"""
             dataset: {{sizes: [10], stage: {stage}}}
-            model: {{image_size: 48}}
+            model: {{path: {pool_linear_softmax(tmp_path / "model.onnx")}}}
             strategies: [{", ".join(STRATEGY_NAMES)}]
             batch_size: 4
             warmup: 0

@@ -123,7 +123,7 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
     )
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)]
+    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # the first timed run has finished: the cluster is busy
@@ -177,7 +177,7 @@ def test_a_killed_udfbench_takes_its_cluster_and_folder_with_it(tmp_path) -> Non
     )
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out)]
+    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # a timed run has finished: master, workers and executors are up

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from tests.conftest import run_cli, write_config
+from tests.test_runtimes import MEAN, STD, pool_linear_softmax
 
 from udfbench.errors import UserError
 from udfbench.strategies import STRATEGY_NAMES
@@ -122,16 +123,22 @@ def test_a_missing_table_is_one_line(tmp_path) -> None:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_every_strategy_reads_a_table_sees_every_row_and_agrees(tmp_path, seeds) -> None:
+def test_every_strategy_reads_a_table_with_an_onnx_model_sees_every_row_and_agrees(tmp_path, seeds) -> None:
+    # One run for two promises: a user's table through every strategy, and a model exported to ONNX
+    # (NCHW, dynamic batch, ImageNet normalization, softmax over two classes) in bytes mode.
     table = image_table(tmp_path / "t", seeds, 12)
     more = "id_column: key\n      label_column: animal"
     path = config(tmp_path, table, size=10, more=more, strategies=", ".join(STRATEGY_NAMES))
+    onnx = pool_linear_softmax(tmp_path / "exported.onnx", size=16)
+    model = f"model: {{path: {onnx}, normalize: {{mean: {MEAN}, std: {STD}}}}}"
+    path.write_text(path.read_text().replace("model: {image_size: 48}", model))
     result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert set(results["strategy"]) == set(STRATEGY_NAMES)
     assert (results["status"] == "ok").all(), results[["strategy", "error"]]
     assert (results["rows"] == 10).all()
+    assert (results["input_mode"] == "bytes").all()
     parity = pd.read_csv(tmp_path / "run" / "parity.csv")
     assert (parity["status"] == "ok").all() and (parity["rows"] == 10).all()
     # Labels give an accuracy, the same for every strategy since all agree with the reference.

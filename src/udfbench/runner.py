@@ -86,7 +86,9 @@ class Runner:
             session.model_data if session else spec.data,
             batch_size=case.axes.batch_size,
             skip_bad=self.workload.skip_bad,
-            threads=case.axes.threads,
+            # Unset, a Spark worker gets spark.task.cpus threads, as Spark gives OMP_NUM_THREADS:
+            # TensorFlow would size its pools to every core in every worker and oversubscribe.
+            threads=case.axes.threads or (case.axes.task_cpus if session is not None else None),
         )
 
     def _output(self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor):

@@ -183,7 +183,8 @@ def _resources(measured: pd.DataFrame) -> dict[str, Any]:
         "executor_peak_rss_mb": largest("executor_peak_rss_mb"),
         "python_workers": largest("python_workers"),
         "worker_threads": largest("worker_threads"),
-        "oversubscribed": bool(measured.get("oversubscribed", pd.Series(dtype=object)).fillna(False).any()),
+        # True where a run was oversubscribed; unknown (NaN) and False alike are not.
+        "oversubscribed": bool(measured.get("oversubscribed", pd.Series(dtype=object)).eq(True).any()),
         "foreign_cpu_pct": float(foreign.median()) if foreign.notna().any() else np.nan,
         "busy_runs": int((foreign > BUSY_FOREIGN_CPU_PCT).sum()),
     }

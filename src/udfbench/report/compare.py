@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
@@ -18,70 +21,62 @@ NO_COMMON_SIZE = (
 )
 
 
+# A cell's lines from its row and the case's rows by column.
+CellLines = Callable[[dict[str, Any], dict[str, dict[str, Any]]], list[str]]
+
+
+def _side_by_side(title: str, labels: list[str], frame: pd.DataFrame, cell: CellLines) -> Table:
+    """One row per case, one column per run (or cluster); ``cell`` gives a cell's lines, "–" if absent."""
+    table = Table(title=title, show_lines=True)
+    table.add_column("case")
+    for label in labels:
+        table.add_column(Text(label), justify="right")
+    for case, group in frame.groupby("case", sort=False):
+        by_column = {r["column"]: r for r in group.to_dict("records")}
+        cells = [Text("\n".join(cell(by_column[label], by_column))) if label in by_column else Text("–")
+                 for label in labels]  # fmt: skip
+        table.add_row(Text(str(case)), *cells)
+    return table
+
+
+def _cost_lines(r: dict[str, Any], _: dict[str, dict[str, Any]]) -> list[str]:
+    per_row, stderr = r["per_row_s"] * 1000, r["per_row_stderr"] * 1000
+    lines = [
+        f"{format_number(per_row)} ± {format_number(stderr, 2)} ms/row",
+        f"fixed {format_number(r['fixed_s'])} s (n={r['sizes']})",
+    ]
+    if not math.isnan(r["per_row_ratio_to_first"]):
+        lines.append(f"per row ×{r['per_row_ratio_to_first']:.2f}")
+    return lines
+
+
 def print_costs(comparison: Comparison) -> None:
     """Per-row and fixed cost of each strategy and settings per column, with the ratio to the first."""
     if comparison.costs.empty:
         return
-    out = console()
     labels = [c.label for c in comparison.columns]
-    table = Table(title=f"Cost model per column: ms per row (± se), fixed s, per-row × {labels[0]}'s")
-    table.add_column("strategy")
-    for label in labels:
-        table.add_column(Text(label), justify="right")
-    for case, group in comparison.costs.groupby("case", sort=False):
-        by_column = {r["column"]: r for r in group.to_dict("records")}
-        cells = []
-        for label in labels:
-            r = by_column.get(label)
-            if r is None:
-                cells.append(Text("–"))
-                continue
-            per_row, stderr = r["per_row_s"] * 1000, r["per_row_stderr"] * 1000
-            lines = [
-                f"{format_number(per_row)} ± {format_number(stderr, 2)} ms/row",
-                f"fixed {format_number(r['fixed_s'])} s (n={r['sizes']})",
-            ]
-            if not math.isnan(r["per_row_ratio_to_first"]):
-                lines.append(f"per row ×{r['per_row_ratio_to_first']:.2f}")
-            cells.append(Text("\n".join(lines)))
-        table.add_row(Text(str(case)), *cells)
-    out.print(table)
+    title = f"Cost model per column: ms per row (± se), fixed s, per-row × {labels[0]}'s"
+    console().print(_side_by_side(title, labels, comparison.costs, _cost_lines))
 
 
 def print_comparison(comparison: Comparison) -> None:
     """The cases side by side in the terminal, the cost models, what is only in some runs and what
     differs."""
-    out = console()
     labels = [c.label for c in comparison.columns]
     if comparison.table.empty:
-        out.print(NO_COMMON_SIZE, markup=False, highlight=False)
-        print_costs(comparison)
-        _print_notes(comparison)
-        return
-    table = Table(
-        title=f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core",
-        show_lines=True,
-    )
-    table.add_column("case")
-    for label in labels:
-        table.add_column(Text(label), justify="right")
-    for case, group in comparison.table.groupby("case", sort=False):
-        by_column = {r["column"]: r for r in group.to_dict("records")}
-        first_runs = by_column.get(labels[0], {}).get("runs", 0)
-        cells = []
-        for label in labels:
-            r = by_column.get(label)
-            if r is None:
-                cells.append(Text("–"))
-                continue
+        console().print(NO_COMMON_SIZE, markup=False, highlight=False)
+    else:
+
+        def time_lines(r: dict[str, Any], by_column: dict[str, dict[str, Any]]) -> list[str]:
             lines = [f"{format_number(r['median_s'])} s"]
             if not math.isnan(r["ratio_to_first"]):
+                first_runs = by_column.get(labels[0], {}).get("runs", 0)
                 spread = interval(r["ratio_low"], r["ratio_high"], min(r["runs"], first_runs), ".2f")
                 lines.append(f"×{r['ratio_to_first']:.2f} {spread}")
-            lines.append(f"{format_number(r['images_per_s_per_core'])}/core")
-            cells.append(Text("\n".join(lines)))
-        table.add_row(Text(str(case)), *cells)
-    out.print(table)
+            return [*lines, f"{format_number(r['images_per_s_per_core'])}/core"]
+
+        title = f"Median seconds, time × {labels[0]}'s [95% interval], images/s per executor core"
+        console().print(_side_by_side(title, labels, comparison.table, time_lines))
     print_costs(comparison)
     _print_notes(comparison)
 

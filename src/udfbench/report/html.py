@@ -55,8 +55,10 @@ def figures(results: pd.DataFrame, summary: pd.DataFrame) -> list[dict[str, str 
                 plots.speedup_vs_reference(summary, REFERENCE),
                 f"needs the {REFERENCE} strategy and one other",
             ),
-            ("Peak memory against size", plots.memory_vs_size(summary), "needs memory readings"),
         ]
+        memory = plots.memory_vs_size(summary)
+        if memory:  # runs recorded before udfbench sampled memory have none
+            shown.append(("Peak memory against size", memory, ""))
     else:  # one size: lines through one point say nothing, ranked bars do
         shown = [("Throughput, ranked", plots.ranked_throughput(results, summary), "needs a successful case")]
     shown += [
