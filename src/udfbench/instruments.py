@@ -36,7 +36,7 @@ def _role(process: psutil.Process, me: int) -> str:
         # The daemon forks one worker per task slot; the daemon itself does no work.
         parent = process.parent()
         return "worker" if parent is not None and "pyspark.daemon" in " ".join(parent.cmdline()) else "other"
-    if "multiprocessing" in command:  # a driver-side strategy's worker processes
+    if "spawn_main" in command:  # a driver-side strategy's worker processes (not multiprocessing's tracker)
         return "worker"
     return "other"
 
