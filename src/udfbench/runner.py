@@ -41,7 +41,6 @@ class Session:
     spark: Any
     model_data: Any
     inputs: dict[tuple[int, int | None], Any] = field(default_factory=dict)
-    worker_threads: int | None = None  # as reported by the session's Python workers when they loaded
 
 
 def slots(strategy: Strategy, case: Case, cores: int) -> int:
@@ -76,6 +75,7 @@ class Runner:
         self.run_id = run_dir.name
         self.listener = listener
         self.stop = stop or threading.Event()
+        self._threads: dict[str, int] = {}  # by strategy: the math threads its workers last reported
         self.confirmation = confirmation
 
     # -- one timed run -------------------------------------------------------------------------
@@ -131,17 +131,16 @@ class Runner:
             readings = self.listener.timed_run_ended()
         return seconds, Tally.from_vector(np.asarray(tally.value)), readings
 
-    def _resources(self, session: Session | None, tally: Tally, predictor: Predictor, cores: int) -> dict:
-        """The executor cores that ran the run, executors lost, and the math threads in each worker."""
+    def _resources(self, session: Session | None, tally: Tally, strategy: str, cores: int) -> dict:
+        """The executor cores that ran the run, executors lost, and the math threads in each worker:
+        whatever loads the model (a Spark worker, the driver loop, the ceiling's processes) reports the
+        threads its runtime runs with, and they hold until the next load."""
         lost = None
         if session is not None:
             cores, lost = executor_cores(session.spark)
-            if tally.model_loads:  # fresh workers report the threads their runtime runs with
-                session.worker_threads = round(tally.math_threads / tally.model_loads)
-            threads = session.worker_threads
-        else:
-            threads = predictor.model().math_threads
-        return {"cores": cores, "lost_executors": lost, "worker_threads": threads}
+        if tally.model_loads:
+            self._threads[strategy] = round(tally.math_threads / tally.model_loads)
+        return {"cores": cores, "lost_executors": lost, "worker_threads": self._threads.get(strategy)}
 
     def _check_parity(
         self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor
@@ -235,7 +234,7 @@ class Runner:
                 if self.config.sink == "sorted":
                     target = self.run_dir / "sorted" / case_slug(case)
                     sinks.verify_sorted(target, case.size, tally.class_counts, self.config.model.classes)
-                resources = self._resources(session, tally, predictor, cores)
+                resources = self._resources(session, tally, case.strategy, cores)
                 workers, threads = readings.get("python_workers"), resources["worker_threads"]
                 if workers and threads:
                     readings["oversubscribed"] = workers * threads > resources["cores"]
@@ -266,11 +265,16 @@ class Runner:
     def _run_session(self, session_plan: SessionPlan, session: Session | None, cores: int) -> None:
         if session is None:  # a driver-side strategy starts cold, like a Spark strategy's fresh workers
             forget_models()
-        # Row-by-row parity once per session, on its first (smallest) case.
-        for index, case in enumerate(session_plan.cases):
-            if self.stop.is_set():
-                return
-            self.run_case(case, session, cores, parity=session_plan.parity and index == 0)
+        try:
+            # Row-by-row parity once per session, on its first (smallest) case.
+            for index, case in enumerate(session_plan.cases):
+                if self.stop.is_set():
+                    return
+                self.run_case(case, session, cores, parity=session_plan.parity and index == 0)
+        finally:
+            strategy = get_strategy(session_plan.strategy)
+            if isinstance(strategy, LocalStrategy):
+                strategy.close()
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self, meta: RunMeta, plans: list[SessionPlan] | None = None) -> None:

@@ -60,6 +60,10 @@ class LocalStrategy(Strategy):
         """Yield each chunk (``chunk_rows`` rows, the last may be fewer; column ``source`` holds what
         to predict from) with ``label`` and ``score`` added; never hold all images at once."""
 
+    def close(self) -> None:
+        """Let go of what the strategy keeps between runs (worker processes), as a Spark session's
+        end lets go of its Python workers: the strategies after it must not share the machine."""
+
 
 def check_eval_type(udf: Any, expected: str) -> Any:
     """Return ``udf`` after making sure Spark built the kind of UDF the results will say it is.
