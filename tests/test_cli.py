@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,8 +96,12 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("after_rows", [4, 70], ids=["during the python loop", "during a Spark job"])
-def test_interrupted_run_keeps_every_finished_case(tmp_path: Path, after_rows: int) -> None:
+@pytest.mark.parametrize(
+    ("after_rows", "signum"),
+    [(4, signal.SIGINT), (4, signal.SIGTERM), (70, signal.SIGINT)],
+    ids=["Ctrl-C during the python loop", "SIGTERM during the python loop", "Ctrl-C during a Spark job"],
+)
+def test_interrupted_run_keeps_every_finished_case(tmp_path: Path, after_rows: int, signum: int) -> None:
     config = write_config(tmp_path, TINY.replace("repeats: 2", "repeats: 30"))
     out = tmp_path / "run"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -113,7 +118,7 @@ def test_interrupted_run_keeps_every_finished_case(tmp_path: Path, after_rows: i
         if results.exists() and len(results.read_text().splitlines()) > after_rows:
             break
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
@@ -155,23 +160,26 @@ def test_swept_settings_become_cases_with_their_own_plots(tmp_path: Path) -> Non
           master: "local[2]"
           driver_memory: 1g
           arrow_batch_size: [4, 100]
-          partitions: [1, 3]
+          arrow_max_bytes: [2000, 64000000]
+          partitions: 3
           threads: 1
         """,
     )
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-2000:]
     results = pd.read_csv(tmp_path / "run" / "results.csv")
-    combos = set(zip(results["batch_size"], results["arrow_batch_size"], results["partitions"], strict=True))
-    assert combos == {(b, a, p) for b in (2, 8) for a in (4, 100) for p in (1, 3)}
+    combos = set(
+        zip(results["batch_size"], results["arrow_batch_size"], results["arrow_max_bytes"], strict=True)
+    )
+    assert combos == {(b, a, m) for b in (2, 8) for a in (4, 100) for m in (2000, 64000000)}
     assert (
         (results["status"] == "ok").all()
         and (results["rows"] == 12).all()
         and (results["threads"] == 1).all()
     )
-    assert set(zip(results["partitions"], results["slots"], strict=True)) == {(1, 1), (3, 2)}
+    assert set(zip(results["partitions"], results["slots"], strict=True)) == {(3, 2)}
     html = (tmp_path / "run" / "report.html").read_text()
-    for axis in ("batch_size", "arrow_batch_size", "partitions"):
+    for axis in ("batch_size", "arrow_batch_size", "arrow_max_bytes"):
         assert f"Throughput against {axis}" in html
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["spark_conf"]["local"]["spark.executorEnv.OMP_NUM_THREADS"] == "1"
@@ -244,3 +252,46 @@ def test_interrupted_before_the_first_timed_run_exits_130_with_a_report(tmp_path
     assert len(pd.read_csv(out / "results.csv")) == 0
     assert json.loads((out / "meta.json").read_text())["status"] == "interrupted"
     assert "No case finished" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["validate", "CONFIG", "--repeats", "x"], "--repeats: invalid int value"),
+        (["check", "a", "--baseline", "b", "--threshold", "-50%"], "--threshold: expected one argument"),
+        (["launch"], "invalid choice"),
+    ],
+)
+def test_a_bad_argument_is_one_line_not_a_usage_block(tmp_path: Path, args: list[str], words: str) -> None:
+    config = write_config(tmp_path, TINY)
+    result = run_cli(*[str(config) if a == "CONFIG" else a for a in args], timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and words in result.stderr
+    assert "usage:" not in result.stderr
+
+
+def test_version_is_printed() -> None:
+    result = run_cli("--version", timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("udfbench ")
+
+
+@pytest.mark.parametrize("where", ["a_file", "a_file/below"])
+def test_out_on_or_below_a_file_is_one_line(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a_file").write_text("x")
+    config = write_config(tmp_path, TINY.replace("python, udf, pandas_udf", "python"))
+    result = run_cli("run", str(config), "--out", str(tmp_path / where), timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert str(tmp_path / where) in result.stderr
+
+
+def test_a_run_whose_cases_failed_says_how_many_and_exits_1(tmp_path: Path) -> None:
+    from udfbench.dataset import write_builtin_seeds
+
+    seeds = write_builtin_seeds(tmp_path / "seeds", seed=1)
+    Path(seeds[0].path).write_bytes(b"not a jpeg")  # every draw that hits it fails the case
+    body = TINY.replace("python, udf, pandas_udf", "python").replace(
+        "seed: 3}", f"seed: 3, seed_images: {tmp_path / 'seeds'}}}"
+    )
+    result = run_cli("run", str(write_config(tmp_path, body)), "--out", str(tmp_path / "run"), timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert re.search(r"with \d+ failed case\(s\)", result.stderr) and "Traceback" not in result.stderr
+    assert (tmp_path / "run" / "report.html").exists()

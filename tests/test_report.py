@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from tests.conftest import bench_config, result_row
 
-from udfbench.report import build_report
+from udfbench.report.build import build_report
 from udfbench.results import RESULTS_FILE, CsvAppender, ResultRow, RunMeta, read_results, write_meta
 
 EVIL = '<script>alert("x")</script>'

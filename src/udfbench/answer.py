@@ -102,7 +102,8 @@ def answers(summary: pd.DataFrame, results: pd.DataFrame) -> list[Answer]:
             runner_up = _lead(second["name"], seconds[best["id"]], seconds[second["id"]])
         reference = None
         references = ranked[ranked["strategy"] == REFERENCE]
-        if best["strategy"] != REFERENCE and len(references):
+        said = runner_up is not None and ranked.iloc[1]["strategy"] == REFERENCE
+        if best["strategy"] != REFERENCE and len(references) and not said:
             ref = references.iloc[0]
             reference = _lead(ref["name"], seconds[best["id"]], seconds[ref["id"]])
         fraction = best.get("fraction_of_limit")

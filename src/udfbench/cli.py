@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.instruments import ResourceSampler
     from udfbench.lifecycle import new_run_dir, run_benchmark
     from udfbench.planning import input_warnings, runs_per_case, total_runs
-    from udfbench.report import build_report
+    from udfbench.report.build import build_report
     from udfbench.report.terminal import ProgressDisplay
     from udfbench.results import MetaWriter, ResultsWriter
     from udfbench.resume import resumption
@@ -228,7 +228,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from udfbench.report import build_report
+    from udfbench.report.build import build_report
 
     print(build_report(args.run_dir))
     return EXIT_OK

@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from udfbench.answer import Answer, flags, headline
+from udfbench.answer import REFERENCE, Answer, flags, headline
 from udfbench.config import AXES
 from udfbench.report import plots
 from udfbench.report.format import format_number, interval
@@ -17,7 +17,6 @@ from udfbench.results import SETTINGS, RunMeta, varying_settings
 if TYPE_CHECKING:
     from udfbench.compare import Comparison
 
-REFERENCE = "python"
 CEILING = "python_pipelined"
 
 
