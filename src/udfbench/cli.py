@@ -221,7 +221,10 @@ def cmd_dataset(args: argparse.Namespace) -> int:
             where=f"{args.config}: dataset.table",
         )
     check_java()
-    with tempfile.TemporaryDirectory(prefix="udfbench-seeds-") as seeds:
+    with (
+        tempfile.TemporaryDirectory(prefix="udfbench-seeds-") as seeds,
+        native_stderr_to(Path(seeds) / CONSOLE_LOG),  # Spark's console chatter stays off the terminal
+    ):
         rows = stage_dataset(config, Path(seeds), args.out, where="--out")
     print(f"wrote {rows} rows (columns id, image, label) to {args.out}")
     return EXIT_OK
