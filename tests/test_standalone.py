@@ -71,14 +71,17 @@ CONFIG = """
 
 
 def test_a_run_on_local_and_standalone_clusters_and_their_comparison(tmp_path) -> None:
-    config = write_config(tmp_path, CONFIG.format(sizes="12, 24", strategies="python, pandas_udf", repeats=2))
+    # One worker with one core: Spark's defaultParallelism would still say 2, the executors say 1.
+    body = CONFIG.format(sizes="12, 24", strategies="python, pandas_udf", repeats=2)
+    config = write_config(tmp_path, body.replace("workers: 2,", "workers: 1,"))
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert set(results["cluster"]) == {"local2", "standalone2x1"}
     assert (results["status"] == "ok").all() and (results["rows"] == results["size"]).all()
     standalone = results[(results["cluster"] == "standalone2x1") & (results["strategy"] == "pandas_udf")]
-    assert (standalone["cores"] == 2).all()
+    assert (standalone["cores"] == 1).all() and (standalone["slots"] == 1).all()
+    assert (standalone["lost_executors"] == 0).all()
     setup = json.loads((tmp_path / "run" / "meta.json").read_text())["setup_seconds"]
     assert setup["standalone2x1"]["cluster_start_s"] > setup["local2"]["cluster_start_s"]
     compare = run_cli("compare", str(tmp_path / "run"), "--out", str(tmp_path / "cmp"), timeout=120)
