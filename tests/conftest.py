@@ -104,7 +104,7 @@ SHARED_CONFIG = """
     strategies: [python, udf, pandas_udf]
     batch_size: 4
     warmup: 1
-    repeats: 5
+    repeats: 4
     spark: {master: "local[2]", driver_memory: 1g}
 """
 

@@ -32,7 +32,7 @@ TINY = """
 def test_run_writes_verified_results_and_a_complete_report(real_runs, tmp_path: Path) -> None:
     out = copy_run(real_runs[0], tmp_path / "run")
     results = pd.read_csv(out / "results.csv")
-    assert len(results) == 3 * 2 * (1 + 5)
+    assert len(results) == 3 * 2 * (1 + 4)
     assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
     assert (results["rows"] == results["size"]).all()
     assert results.groupby(["strategy", "size"])["warmup"].sum().eq(1).all()
@@ -286,8 +286,8 @@ def test_out_on_or_below_a_file_is_one_line(tmp_path: Path, where: str) -> None:
 def test_a_run_whose_cases_failed_says_how_many_and_exits_1(tmp_path: Path) -> None:
     from udfbench.dataset import write_builtin_seeds
 
-    seeds = write_builtin_seeds(tmp_path / "seeds", seed=1)
-    Path(seeds[0].path).write_bytes(b"not a jpeg")  # every draw that hits it fails the case
+    for seed in write_builtin_seeds(tmp_path / "seeds", seed=1):
+        Path(seed.path).write_bytes(b"not a jpeg")  # on_bad_image: fail, so every case fails
     body = TINY.replace("python, udf, pandas_udf", "python").replace(
         "seed: 3}", f"seed: 3, seed_images: {tmp_path / 'seeds'}}}"
     )

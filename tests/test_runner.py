@@ -303,3 +303,14 @@ def test_a_driver_loop_starts_cold_with_its_model_load(tmp_path, seeds, small_mo
         first, *later = [r for r in rows if r.strategy == strategy]
         assert first.warmup and first.model_loads == 1 and first.load_s > 0
         assert all(r.model_loads == 0 for r in later)
+
+
+def test_every_listener_hears_every_event_as_it_was_sent() -> None:
+    from udfbench.events import Listeners
+
+    first, second = Recorder(), Recorder()
+    both = Listeners(first, second)
+    both.measured("a run")
+    both.case_ended("a failure", runs_skipped=3)  # by keyword, as the runner sends it
+    both.parity_checked("a parity row")
+    assert first.rows == second.rows == ["a run", "a failure"] and first.parity == ["a parity row"]

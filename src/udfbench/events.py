@@ -42,9 +42,9 @@ class RunListener:
 
 
 def _to_each(event: str):
-    def send(self: Listeners, *args: object) -> None:
+    def send(self: Listeners, *args: object, **kwargs: object) -> None:
         for listener in self.listeners:
-            getattr(listener, event)(*args)
+            getattr(listener, event)(*args, **kwargs)
 
     send.__name__ = event
     return send
