@@ -212,6 +212,10 @@ def test_the_folder_and_processes_of_a_dead_run_are_removed_by_the_next(tmp_path
         (folder / OWNER_FILE).write_text(str(owner))
     # A JVM the dead run left behind stands in as a process carrying the folder's mark.
     orphan = subprocess.Popen(["sleep", "60"], env=dict(os.environ, **{CLUSTER_VARIABLE: str(stale)}))
+    mark = f"{CLUSTER_VARIABLE}={stale}".encode()
+    deadline = time.monotonic() + 10  # a JVM left behind has long been running; this one just started
+    while mark not in Path(f"/proc/{orphan.pid}/environ").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert remove_stale_folders(tmp_path) == [stale]
     assert orphan.wait(timeout=10) == -signal.SIGKILL
     assert not stale.exists() and live.exists()
