@@ -78,6 +78,19 @@ def run_cli(
     )
 
 
+def start_run(config: Path, out: Path, capture: bool = True) -> subprocess.Popen[str]:
+    """Start ``udfbench run`` in the background (no calibration), for a test that signals or kills
+    it mid-run; ``capture`` keeps its stdout and stderr for ``communicate``."""
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
+        stdout=output,
+        stderr=output,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+
+
 def result_row(run_id: str, strategy: str, size: int, seconds: float, **overrides) -> ResultRow:
     """A successful measured run of a case with default settings, for run folders made by hand."""
     values = {

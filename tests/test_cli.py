@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import copy_run, run_cli, write_config
+from tests.conftest import copy_run, run_cli, start_run, write_config
 
 TINY = """
     name: tiny
@@ -104,14 +101,7 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 def test_interrupted_run_keeps_every_finished_case(tmp_path: Path, after_rows: int, signum: int) -> None:
     config = write_config(tmp_path, TINY.replace("repeats: 2", "repeats: 30"))
     out = tmp_path / "run"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    process = start_run(config, out)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         results = out / "results.csv"
@@ -235,13 +225,7 @@ def test_validate_refuses_what_run_refuses(tmp_path: Path, verb: str, problem: s
 def test_interrupted_before_the_first_timed_run_exits_130_with_a_report(tmp_path: Path) -> None:
     config = write_config(tmp_path, TINY)
     out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    process = start_run(config, out)
     deadline = time.monotonic() + 120
     while not (out / "meta.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import result_row, run_cli, write_config
+from tests.conftest import result_row, run_cli, start_run, write_config
 
 from udfbench.config import load_config
 from udfbench.results import rows_frame
@@ -57,13 +54,7 @@ def test_config_differences_name_the_fields(tmp_path: Path) -> None:
 
 def interrupt_after(config: Path, out: Path, rows: int) -> None:
     """Start a run and send Ctrl-C once results.csv holds more than ``rows`` rows."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    process = start_run(config, out)
     deadline = time.monotonic() + 300
     results = out / "results.csv"
     while time.monotonic() < deadline:

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import closing
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import run_cli, write_config
+from tests.conftest import run_cli, start_run, write_config
 
 from udfbench.config import ClusterConfig
 from udfbench.errors import UserError
@@ -125,9 +124,7 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
         ),
     )
     out = tmp_path / "run"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = start_run(config, out)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # the first timed run has finished: the cluster is busy
         if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
@@ -179,9 +176,7 @@ def test_a_killed_udfbench_takes_its_cluster_and_folder_with_it(tmp_path) -> Non
         ),
     )
     out = tmp_path / "run"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = start_run(config, out, capture=False)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # a timed run has finished: master, workers and executors are up
         if (out / "results.csv").exists() and len((out / "results.csv").read_text().splitlines()) >= 2:
