@@ -1,10 +1,12 @@
-"""What reading images from a Parquet table costs against reading files by path.
+"""What reading images from a Parquet table costs against reading them by path.
 
-Writes the synthetic set as a table (``udfbench dataset``), then runs the batched strategies twice
-through ``udfbench run``: with path input (the UDF opens each file) and with the table (Spark, or
-pyarrow for the driver-side ceiling, reads the bytes in every timed run). The same rows either way:
-the table holds the draw that path input makes at that size. Prints per strategy the ratio of median
-seconds table/path; the last line is ``worst_table_over_path = R``.
+Writes the synthetic set as a table (``udfbench dataset``), then runs the batched strategies three
+times through ``udfbench run`` on the same rows: ``path`` input (the UDF opens each file), ``bytes``
+input (Spark's binaryFile source reads the files and sends their bytes to Python) and the ``table``
+(Spark, or pyarrow for the driver-side ceiling, reads the bytes in every timed run). Prints per
+strategy the median seconds of each and the ratios table/path and table/bytes, then the extra
+milliseconds per image the table costs over path input; the last line is
+``worst_table_over_path = R``.
 
     python benchmarks/table_vs_path.py [--rows 3000] [--repeats 2]
 """
@@ -19,15 +21,12 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+from common import calibration_line, run
 
 BATCHED = (
     "python_pipelined", "pandas_udf", "pandas_udf_iter", "arrow_udf", "predict_batch_udf",
     "map_in_pandas", "map_in_arrow", "rdd_map_partitions",
 )  # fmt: skip
-
-
-def udfbench(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "udfbench", *args], check=True, stdout=subprocess.DEVNULL)
 
 
 def medians(run_dir: Path) -> pd.Series:
@@ -51,27 +50,33 @@ def main() -> None:
         warmup: 1
         repeats: {args.repeats}
         budget_minutes: 600
-    """
-    path_config = work / "path.yaml"
-    path_config.write_text(textwrap.dedent(f"dataset: {{sizes: [{args.rows}]}}\n{textwrap.dedent(common)}"))
-    table = work / "table"
-    udfbench("dataset", str(path_config), "--out", str(table))
-    table_config = work / "table.yaml"
-    table_config.write_text(
-        textwrap.dedent(
-            f"dataset: {{sizes: [{args.rows}], table: {table}, image_column: image, id_column: id}}\n"
-        )
-        + textwrap.dedent(common)
+        """
+    table = work / "images.parquet"
+    inputs = {
+        "path": f"dataset: {{sizes: [{args.rows}], input_mode: path}}",
+        "bytes": f"dataset: {{sizes: [{args.rows}], input_mode: bytes}}",
+        "table": f"dataset: {{sizes: [{args.rows}], table: {table}, image_column: image, id_column: id}}",
+    }
+    (work / "stage.yaml").write_text(inputs["path"] + textwrap.dedent(common))
+    subprocess.run(
+        [sys.executable, "-m", "udfbench", "dataset", str(work / "stage.yaml"), "--out", str(table)],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
-    udfbench("run", str(path_config), "--out", str(work / "path-run"))
-    udfbench("run", str(table_config), "--out", str(work / "table-run"))
-    by_path, by_table = medians(work / "path-run"), medians(work / "table-run")
-    ratios = (by_table / by_path).dropna()
-    print(f"{'strategy':<20} {'path s':>8} {'table s':>8} {'table/path':>10}")
-    for name in strategies:
-        if name in ratios:
-            print(f"{name:<20} {by_path[name]:>8.3f} {by_table[name]:>8.3f} {ratios[name]:>10.3f}")
-    print(f"worst_table_over_path = {ratios.max():.3f}")
+    runs = {name: run(work, name, dataset + textwrap.dedent(common)) for name, dataset in inputs.items()}
+    seconds = pd.DataFrame({name: medians(run_dir) for name, run_dir in runs.items()}).dropna()
+    seconds = seconds.reindex([s for s in strategies if s in seconds.index])
+    print(calibration_line(runs["table"]))
+    heads = ("path s", "bytes s", "table s", "table/path", "table/bytes")
+    print(f"{'strategy':<20} " + " ".join(f"{h:>11}" for h in heads))
+    for name, row in seconds.iterrows():
+        print(
+            f"{name:<20} {row['path']:>11.3f} {row['bytes']:>11.3f} {row['table']:>11.3f} "
+            f"{row['table'] / row['path']:>11.3f} {row['table'] / row['bytes']:>11.3f}"
+        )
+    extra_ms = (seconds["table"] - seconds["path"]).median() / args.rows * 1000
+    print(f"table_minus_path_ms_per_image = {extra_ms:.3f}")
+    print(f"worst_table_over_path = {(seconds['table'] / seconds['path']).max():.3f}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,12 @@ def test_strategy_sees_every_row_agrees_row_by_row_and_builds_the_eval_type_it_r
 ) -> None:
     from pyspark.util import PythonEvalType
 
-    runner = make_runner(tmp_path, seeds, small_model, size=21, input_mode=mode, repeats=1)
+    # Five partitions on two cores: each Python worker runs several tasks, so a strategy that carries
+    # anything of one task into the next (Spark caches predict_batch_udf's function per worker) must
+    # still count every row.
+    runner = make_runner(
+        tmp_path, seeds, small_model, size=21, input_mode=mode, repeats=1, spark={"partitions": 5}
+    )
     results, parity = run_case(runner, get_strategy(name), spark, small_model, monkeypatch)
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
     assert all(r.rows == 21 and r.skipped == 0 for r in results)

@@ -13,9 +13,10 @@ import pytest
 from tests.conftest import run_cli, write_config
 from tests.test_runtimes import MEAN, STD, pool_linear_softmax
 
+from udfbench.dataset import draw_rows
 from udfbench.errors import UserError
 from udfbench.strategies import STRATEGY_NAMES
-from udfbench.tables import ImageTable, image_key, rebatch
+from udfbench.tables import ROWS_PER_ROW_GROUP, STAGE_COLUMNS, ImageTable, image_key, rebatch, write_stage
 from udfbench.verification import accuracy
 
 
@@ -203,3 +204,31 @@ def test_a_stage_that_cannot_be_written_is_one_line(tmp_path) -> None:
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--out" in lines[0] and str(blocker / "stage") in lines[0], lines
+
+
+def test_only_the_files_that_hold_a_datasets_rows_are_read(tmp_path, seeds) -> None:
+    folder = image_table(tmp_path / "t", seeds, 40, files=4)  # ids run 39..0: ids 0-9 are in part-3
+    by_id = ImageTable.open(str(folder), "picture", "key")
+    assert set(by_id.needed_groups(10)["file"]) == {f"{folder}/part-3.parquet"}
+    assert set(by_id.needed_groups(11)["file"]) == {f"{folder}/part-2.parquet", f"{folder}/part-3.parquet"}
+    assert sorted(pa.concat_tables(by_id.scan(10)).column("id").to_pylist()) == list(range(10))
+    in_file_order = ImageTable.open(str(folder), "picture")
+    assert set(in_file_order.needed_groups(10)["file"]) == {f"{folder}/part-0.parquet"}
+
+
+@pytest.mark.spark
+def test_a_staged_table_is_read_over_every_core_without_a_shuffle(spark, tmp_path, seeds) -> None:
+    stage = str(tmp_path / "stage")
+    write_stage(spark, draw_rows(seeds, 120, seed=0), stage)
+    metadata = pq.ParquetFile(next(Path(stage).glob("*.parquet"))).metadata
+    groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+    assert [g.num_rows for g in groups] == [ROWS_PER_ROW_GROUP, ROWS_PER_ROW_GROUP, 20]
+    assert {g.column(c).compression for g in groups for c in range(g.num_columns)} == {"UNCOMPRESSED"}
+
+    table = ImageTable.open(stage, **STAGE_COLUMNS)
+    index = spark.createDataFrame(table.index(110, ["cat", "dog"]))
+    rows = table.spark_rows(spark, index, 110, parallelism=2)
+    per_partition = rows.select("id").rdd.glom().map(len).collect()
+    assert sum(per_partition) == 110 and sum(n > 0 for n in per_partition) >= 2, per_partition
+    plan = rows._jdf.queryExecution().executedPlan().toString()
+    assert "RoundRobinPartitioning" not in plan and "hashpartitioning" not in plan, plan

@@ -10,9 +10,14 @@ column) on storage every node can read. An ``ImageTable`` is such a table as udf
 - the driver keeps only a small index (id, the image's key, its true class): the key is the path for
   a string column and a SHA-1 digest of the bytes for a binary one, so the reference predicts each
   distinct image once however many rows repeat it;
-- Spark reads the table in every timed run and keeps the dataset's rows by joining the index on the
-  id (or, without an id column, on the file name and row index Spark reports for each row); the
-  driver-side strategies stream the same rows with pyarrow, one record batch at a time.
+- Spark reads the table in every timed run, only the files that hold the dataset's rows (known from
+  the row groups' id statistics, or row counts in file order), and keeps the dataset's rows by
+  joining the index on the id (or, without an id column, on the file name and row index Spark
+  reports for each row); the driver-side strategies stream the same rows with pyarrow, one record
+  batch at a time;
+- the read is not shuffled: Spark splits files at row-group boundaries, and its split size is set
+  from the bytes the dataset's row groups hold, so every core gets a share. A staged table is written
+  in small row groups for this; a table whose row groups are large reads in fewer, larger tasks.
 
 pyarrow opens local paths, ``file://`` and the filesystems it knows (``s3://``, ``hdfs://``,
 ``gs://``); ``s3a://`` is read as ``s3://`` on the driver.
@@ -41,6 +46,14 @@ from udfbench.preprocess import ImageSource
 # The columns of a staged synthetic set (and of ``udfbench dataset``'s output).
 STAGE_COLUMNS = {"image_column": "image", "id_column": "id", "label_column": "label"}
 ROWS_PER_FILE = 1000
+# Rows per row group of a staged table: Spark splits a file's read only between row groups, so small
+# ones let a single file's rows spread over every core without a shuffle (50 of the built-in ~230 KB
+# images is ~11 MB).
+ROWS_PER_ROW_GROUP = 50
+# Read splits per core: with two, a core that drew a short split takes another, so the last one
+# leaves little idle; many more would add task start-ups for nothing.
+SPLITS_PER_CORE = 2
+MIN_SPLIT_BYTES = 1 << 20  # below this a split's start-up outweighs any balance it buys
 NULL_KEY = "null"  # the key of a null image cell: never decodable, skipped or failed like a bad file
 SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
 
@@ -81,6 +94,9 @@ class ImageTable:
     dataset: ds.Dataset = field(repr=False)
     binary: bool  # image cells are bytes (else paths)
     rows: int
+    # One row per row group in file order: ``file`` (as Spark reads it), ``rows``, ``bytes``,
+    # ``first_row`` (its first row's ordinal in file order) and ``min_id`` (NaN without statistics).
+    groups: pd.DataFrame = field(repr=False)
     _sorted_ids: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
@@ -131,7 +147,9 @@ class ImageTable:
                     f"column {label_column!r} of {uri} is {label_type}; expected class names or indices",
                     where="dataset.label_column",
                 )
-        table = cls(uri, image_column, id_column, label_column, dataset, binary, dataset.count_rows())
+        groups = _row_groups(dataset, uri, fs, path, id_column)
+        rows = int(groups["rows"].sum())
+        table = cls(uri, image_column, id_column, label_column, dataset, binary, rows, groups)
         if id_column:
             ids = dataset.to_table(columns=[id_column])[id_column].to_numpy(zero_copy_only=False)
             if pd.isna(ids).any() or len(np.unique(ids)) != len(ids):
@@ -172,15 +190,18 @@ class ImageTable:
         an id column, ``_file`` and ``_row``: where Spark will find the row)."""
         wanted = [c for c in dict.fromkeys(columns) if c]
         if self.id_column:
-            assert self._sorted_ids is not None
-            keep = pa.array(self._sorted_ids[:size])
+            # The first ``size`` ids are those up to the size-th smallest (ids are unique); the filter
+            # lets pyarrow skip row groups by their statistics.
             read = [*dict.fromkeys([self.id_column, *wanted])]
-            for batch in self.dataset.to_batches(columns=read, batch_size=batch_rows):
+            within = pc.field(self.id_column) <= self.last_id(size)
+            found = 0
+            for batch in self.dataset.to_batches(columns=read, filter=within, batch_size=batch_rows):
                 ids = pc.cast(batch.column(self.id_column), pa.int64())
-                part = pa.table({"id": ids} | {c: batch.column(c) for c in wanted})
-                part = part.filter(pc.is_in(ids, value_set=keep))
-                if part.num_rows:
-                    yield part
+                if len(ids):
+                    yield pa.table({"id": ids} | {c: batch.column(c) for c in wanted})
+                found += len(ids)
+                if found >= size:
+                    return
             return
         seen = 0
         for fragment in sorted(self.dataset.get_fragments(), key=lambda f: f.path):
@@ -240,16 +261,38 @@ class ImageTable:
                 )
             yield chunk
 
+    def last_id(self, size: int) -> int:
+        """The largest id of the dataset of ``size`` rows (with an id column)."""
+        assert self._sorted_ids is not None
+        return int(self._sorted_ids[size - 1])
+
+    def needed_groups(self, size: int) -> pd.DataFrame:
+        """The row groups that may hold rows of the dataset of ``size`` rows."""
+        g = self.groups
+        if self.id_column:
+            return g[g["min_id"].isna() | (g["min_id"] <= self.last_id(size))]
+        return g[g["first_row"] < size]
+
     # -- Spark: read in every timed run --------------------------------------------------------
-    def spark_rows(self, spark: Any, index: Any) -> Any:
-        """The table's rows that ``index`` (a small cached DataFrame) names, read by Spark: columns
-        id, path, truth and, for a binary image column, ``content``."""
+    def spark_rows(self, spark: Any, index: Any, size: int, parallelism: int) -> Any:
+        """The rows of the dataset of ``size`` rows that ``index`` (a small cached DataFrame) names,
+        read by Spark in about ``SPLITS_PER_CORE`` splits per core of ``parallelism``: columns id,
+        path, truth and, for a binary image column, ``content``.
+
+        Sets the session's ``spark.sql.files.maxPartitionBytes``, which Spark reads when the
+        returned DataFrame runs."""
         from pyspark.sql import functions as F
 
-        raw = spark.read.parquet(self.uri)
+        needed = self.needed_groups(size)
+        split = max(MIN_SPLIT_BYTES, math.ceil(needed["bytes"].sum() / (parallelism * SPLITS_PER_CORE)))
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
+        files = list(dict.fromkeys(needed["file"]))
+        reader = spark.read if files == [self.uri] else spark.read.option("basePath", self.uri)
+        raw = reader.parquet(*files)
         image = [F.col(self.image_column).alias("content")] if self.binary else []
         if self.id_column:
             keys = ["id"]
+            raw = raw.where(F.col(self.id_column) <= self.last_id(size))
             rows = raw.select(F.col(self.id_column).cast("long").alias("id"), *image)
         else:
             keys = ["_file", "_row"]
@@ -260,6 +303,33 @@ class ImageTable:
             )
         joined = rows.join(F.broadcast(index), on=keys, how="inner")
         return joined.select("id", "path", "truth", *(["content"] if self.binary else []))
+
+
+def _row_groups(
+    dataset: ds.Dataset, uri: str, fs: pafs.FileSystem, root: str, id_column: str | None
+) -> pd.DataFrame:
+    """The table's row groups in file order (files sorted by path), read from the files' footers."""
+    single_file = fs.get_file_info(root).type == pafs.FileType.File
+    records, first_row = [], 0
+    for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path):
+        metadata = fragment.metadata
+        file = uri if single_file else uri.rstrip("/") + "/" + posixpath.relpath(fragment.path, root)
+        columns = [metadata.schema.column(c).path for c in range(metadata.num_columns)]
+        id_index = columns.index(id_column) if id_column else None
+        for number in range(metadata.num_row_groups):
+            group = metadata.row_group(number)
+            stats = group.column(id_index).statistics if id_index is not None else None
+            records.append(
+                {
+                    "file": file,
+                    "rows": group.num_rows,
+                    "bytes": sum(group.column(c).total_compressed_size for c in range(group.num_columns)),
+                    "first_row": first_row,
+                    "min_id": stats.min if stats is not None and stats.has_min_max else np.nan,
+                }
+            )
+            first_row += group.num_rows
+    return pd.DataFrame.from_records(records, columns=["file", "rows", "bytes", "first_row", "min_id"])
 
 
 def _truths(values: list[Any], classes: Sequence[str]) -> list[str]:
@@ -319,7 +389,8 @@ def check_writable(uri: str, where: str = "dataset.stage") -> None:
 
 def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.stage") -> None:
     """Write ``rows`` (id, path, truth of files on this machine) as Parquet with the image bytes to
-    ``uri``: columns id, image, label; about ``ROWS_PER_FILE`` rows per file, ordered by id.
+    ``uri``: columns id, image, label; about ``ROWS_PER_FILE`` rows per file in row groups of
+    ``ROWS_PER_ROW_GROUP``, ordered by id, uncompressed.
 
     Spark reads the files (its ``binaryFile`` source), so this runs in a local session on the driver.
     """
@@ -332,10 +403,11 @@ def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.
         "id", F.col("content").alias("image"), F.col("truth").alias("label")
     )
     files_out = max(1, math.ceil(len(rows) / ROWS_PER_FILE))
+    ordered = table.repartitionByRange(files_out, "id").sortWithinPartitions("id")
+    # Encoded images do not compress: Parquet compression would only cost CPU in every timed read.
+    writer = ordered.write.mode("overwrite").option("compression", "none")
     try:
-        table.repartitionByRange(files_out, "id").sortWithinPartitions("id").write.mode("overwrite").parquet(
-            uri
-        )
+        writer.option("parquet.block.row.count.limit", ROWS_PER_ROW_GROUP).parquet(uri)
     except Exception as err:  # py4j and Hadoop raise many kinds; all mean "not written"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot write the staged dataset to {uri}: {first[:300]}", where=where) from None

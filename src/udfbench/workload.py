@@ -60,8 +60,9 @@ class Workload:
 
         Only the small index is cached (in ``cache``, one per session): reading the table, or in bytes
         mode the files (Spark's binaryFile source), and moving the bytes to Python is part of every
-        timed run, as it would be in production. A table's rows are spread over ``partitions`` (else
-        the default parallelism) like a file list's, so both inputs run with the same parallelism.
+        timed run, as it would be in production. A file list is spread over ``partitions`` (else the
+        default parallelism); a table is read in splits sized for that parallelism, without a
+        shuffle, and repartitioned only when ``partitions`` is set.
         """
         key = (size, partitions)
         parallelism = partitions or spark.sparkContext.defaultParallelism
@@ -76,7 +77,10 @@ class Workload:
             cache[key].count()
         df = cache[key]
         if self.table is not None:
-            df = self.table.spark_rows(spark, df).repartition(parallelism)
+            df = self.table.spark_rows(spark, df, size, parallelism)
+            if partitions:
+                # Asked for: exactly this many partitions, at the price of shuffling the images.
+                df = df.repartition(partitions)
             if self.table.binary:
                 return df
         if self.input_mode == "bytes":

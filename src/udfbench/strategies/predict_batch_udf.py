@@ -6,6 +6,9 @@ worker; the predictor underneath does the same decoding and prediction as every 
 
 from __future__ import annotations
 
+import uuid
+from typing import ClassVar
+
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -18,6 +21,36 @@ from udfbench.strategies.base import SparkStrategy, check_eval_type, with_predic
 PREDICTION_TYPE = StructType([StructField("label", IntegerType()), StructField("score", FloatType())])
 
 
+class TaskPredictor:
+    """The predictor of the task at hand, for a function that outlives its task.
+
+    Spark calls ``make_predict_fn`` once per Python worker and reuses what it returns in every later
+    task of the same UDF, but each task unpickles its own predictor, whose tally is the accumulator
+    Spark collects from that task: counting into the first task's predictor would lose every later
+    task's rows. Each task unpickles this holder with the UDF, which makes that task's predictor the
+    latest; a worker runs one task at a time, so one slot is enough.
+    """
+
+    latest: ClassVar[tuple[str, Predictor] | None] = None
+
+    def __init__(self, predictor: Predictor, token: str | None = None) -> None:
+        self.predictor = predictor
+        self.token = token or uuid.uuid4().hex
+
+    @classmethod
+    def unpickled(cls, predictor: Predictor, token: str) -> TaskPredictor:
+        cls.latest = (token, predictor)
+        return cls(predictor, token)
+
+    def __reduce__(self):
+        return TaskPredictor.unpickled, (self.predictor, self.token)
+
+    def get(self) -> Predictor:
+        if TaskPredictor.latest is not None and TaskPredictor.latest[0] == self.token:
+            return TaskPredictor.latest[1]
+        return self.predictor
+
+
 class PredictBatchUdf(SparkStrategy):
     name = "predict_batch_udf"
     eval_type = "SQL_SCALAR_PANDAS_ITER_UDF"
@@ -25,11 +58,13 @@ class PredictBatchUdf(SparkStrategy):
     def transform(self, df: DataFrame, predictor: Predictor, source: str) -> DataFrame:
         from pyspark.ml.functions import predict_batch_udf
 
+        task = TaskPredictor(predictor)
+
         def make_predict_fn():
-            predictor.model()
+            task.get().model()
 
             def predict(sources: np.ndarray) -> dict[str, np.ndarray]:
-                labels, scores = predictor.predict(list(sources))
+                labels, scores = task.get().predict(list(sources))
                 return {"label": labels, "score": scores}
 
             return predict
