@@ -260,8 +260,8 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options, confirma
         )
     a = samples(results_b, options.relative_to, str(baseline_dir))
     b = samples(results_c, options.relative_to, str(current_dir), confirmation)
-    # An empty frame would make pandas guess the column types (a FutureWarning): leave it out.
-    varying = varying_settings(pd.concat([f for f in (a, b) if not f.empty] or [a]))
+    # As objects: a setting column that is all NA in one run would make pandas guess types (a FutureWarning).
+    varying = varying_settings(pd.concat([a.astype(object), b.astype(object)]))
     a["case"], b["case"] = case_names(a, varying), case_names(b, varying)
     b["key"] = case_ids(b)
     common = sorted(set(a["case"]) & set(b["case"]))
