@@ -21,18 +21,12 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-from common import calibration_line, run
+from common import calibration_line, run, summary
 
 BATCHED = (
     "python_pipelined", "pandas_udf", "pandas_udf_iter", "arrow_udf", "predict_batch_udf",
     "map_in_pandas", "map_in_arrow", "rdd_map_partitions",
 )  # fmt: skip
-
-
-def medians(run_dir: Path) -> pd.Series:
-    results = pd.read_csv(run_dir / "results.csv")
-    measured = results[(results["status"] == "ok") & ~results["warmup"]]
-    return measured.groupby("strategy")["seconds"].median()
 
 
 def main() -> None:
@@ -64,7 +58,8 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     runs = {name: run(work, name, dataset + textwrap.dedent(common)) for name, dataset in inputs.items()}
-    seconds = pd.DataFrame({name: medians(run_dir) for name, run_dir in runs.items()}).dropna()
+    medians = {name: summary(run_dir).set_index("strategy")["median"] for name, run_dir in runs.items()}
+    seconds = pd.DataFrame(medians).dropna()
     seconds = seconds.reindex([s for s in strategies if s in seconds.index])
     print(calibration_line(runs["table"]))
     heads = ("path s", "bytes s", "table s", "table/path", "table/bytes")

@@ -53,6 +53,19 @@ def write_config(folder: Path, body: str) -> Path:
     return path
 
 
+# TensorFlow's C++ start-up lines would bury what a test reads from stderr.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def udfbench_command(*args: str, calibrate: bool = False) -> list[str]:
+    """The udfbench command in a fresh interpreter. ``run`` skips its calibration (seconds of every
+    core) unless ``calibrate``: the tests that are about the machine's limit ask for it, the shared
+    real runs among them."""
+    if args and args[0] == "run" and not calibrate:
+        args = (*args, "--no-calibrate")
+    return [sys.executable, "-m", "udfbench", *args]
+
+
 def run_cli(
     *args: str,
     timeout: float = 600,
@@ -60,21 +73,14 @@ def run_cli(
     env: dict[str, str] | None = None,
     calibrate: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the udfbench command as a user would, in a fresh interpreter (``env`` adds variables).
-
-    ``run`` skips its calibration (seconds of every core) unless ``calibrate``: the tests that are
-    about the machine's limit ask for it, the shared real runs among them.
-    """
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    if args and args[0] == "run" and not calibrate:
-        args = (*args, "--no-calibrate")
+    """Run the udfbench command as a user would (``env`` adds variables), to its end."""
     return subprocess.run(
-        [sys.executable, "-m", "udfbench", *args],
+        udfbench_command(*args, calibrate=calibrate),
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env=env,
+        env=dict(os.environ, **QUIET, **(env or {})),
     )
 
 
@@ -83,11 +89,11 @@ def start_run(config: Path, out: Path, capture: bool = True) -> subprocess.Popen
     it mid-run; ``capture`` keeps its stdout and stderr for ``communicate``."""
     output = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "udfbench", "run", str(config), "--out", str(out), "--no-calibrate"],
+        udfbench_command("run", str(config), "--out", str(out)),
         stdout=output,
         stderr=output,
         text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        env=dict(os.environ, **QUIET),
     )
 
 

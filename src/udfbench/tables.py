@@ -93,7 +93,6 @@ class ImageTable:
     label_column: str | None
     dataset: ds.Dataset = field(repr=False)
     binary: bool  # image cells are bytes (else paths)
-    rows: int
     # One row per row group in file order: ``file`` (as Spark reads it), ``rows``, ``bytes``,
     # ``first_row`` (its first row's ordinal in file order) and ``min_id`` (NaN without statistics).
     groups: pd.DataFrame = field(repr=False)
@@ -148,8 +147,7 @@ class ImageTable:
                     where="dataset.label_column",
                 )
         groups = _row_groups(dataset, uri, fs, path, id_column)
-        rows = int(groups["rows"].sum())
-        table = cls(uri, image_column, id_column, label_column, dataset, binary, rows, groups)
+        table = cls(uri, image_column, id_column, label_column, dataset, binary, groups)
         if id_column:
             ids = dataset.to_table(columns=[id_column])[id_column].to_numpy(zero_copy_only=False)
             if pd.isna(ids).any() or len(np.unique(ids)) != len(ids):
@@ -165,6 +163,10 @@ class ImageTable:
                     where="dataset.id_column",
                 )
         return table
+
+    @property
+    def rows(self) -> int:
+        return int(self.groups["rows"].sum())
 
     def check_sizes(self, sizes: Sequence[int]) -> None:
         too_big = [s for s in sizes if s > self.rows]
