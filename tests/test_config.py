@@ -98,6 +98,8 @@ BAD = [
         "clusters[0].master",
         "not a Spark master URL",
     ),
+    (VALID.replace("[10, 20]}", "[10, 20], read_with: pyarrow}"), "dataset", "neither is given"),
+    (VALID.replace("[10, 20]}", "[10, 20], read_with: arrow}"), "dataset.read_with", "'spark' or 'pyarrow'"),
 ]
 
 

@@ -18,6 +18,7 @@ from udfbench.errors import UserError
 from udfbench.strategies import STRATEGY_NAMES
 from udfbench.tables import ROWS_PER_ROW_GROUP, STAGE_COLUMNS, ImageTable, image_key, rebatch, write_stage
 from udfbench.verification import accuracy
+from udfbench.workload import TABLE_CELL, Workload
 
 
 def image_table(folder: Path, seeds, rows: int, files: int = 2, with_id: bool = True, null_at=None) -> Path:
@@ -105,6 +106,10 @@ def test_accuracy_counts_rows_with_a_true_class_and_skips_as_wrong() -> None:
         ({"more": "id_column: nope"}, "no column 'nope'"),
         ({"image": "key"}, "column 'key' .* is int64; expected binary"),
         ({"size": 13}, "size 13 is larger than the 12 rows of table"),
+        (
+            {"image": "animal", "more": "read_with: pyarrow"},
+            "dataset.read_with: pyarrow reads image bytes, but column 'animal' .* holds paths",
+        ),
     ],
 )
 def test_a_bad_table_is_one_line_and_exit_2(tmp_path, seeds, settings, expected) -> None:
@@ -151,14 +156,48 @@ def test_every_strategy_reads_a_table_with_an_onnx_model_sees_every_row_and_agre
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_file_order_table_with_a_null_image_skips_it_in_every_strategy(tmp_path, seeds) -> None:
+def test_read_with_pyarrow_every_strategy_reads_its_cells_and_skips_a_null_image(tmp_path, seeds) -> None:
+    # File order (no id column), a null cell and the workers reading row groups themselves: every
+    # strategy sees every row, skips the null one and agrees with the reference row by row.
     table = image_table(tmp_path / "t", seeds, 12, with_id=False, null_at=2)
-    path = config(tmp_path, table, size=8, more="on_bad_image: skip", strategies="python, map_in_arrow, udf")
+    more = "on_bad_image: skip\n      read_with: pyarrow"
+    path = config(tmp_path, table, size=8, more=more, strategies=", ".join(STRATEGY_NAMES))
+    onnx = pool_linear_softmax(tmp_path / "exported.onnx", size=16)
+    path.write_text(path.read_text().replace("model: {image_size: 48}", f"model: {{path: {onnx}}}"))
     result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert set(results["strategy"]) == set(STRATEGY_NAMES)
     assert (results["status"] == "ok").all(), results[["strategy", "error"]]
     assert (results["rows"] == 8).all() and (results["skipped"] == 1).all()
+    assert (results["input_mode"] == "cell").all()
+    parity = pd.read_csv(tmp_path / "run" / "parity.csv")
+    assert (parity["status"] == "ok").all() and (parity["rows"] == 8).all()
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["input"]["read_with"] == "pyarrow"
+
+
+def test_cells_name_each_rows_image_and_the_reader_reads_it(tmp_path, seeds) -> None:
+    folder = image_table(tmp_path / "t", seeds, 40, files=3)  # ids run 39..0 over three files
+    for table in (ImageTable.open(str(folder), "picture", "key"), ImageTable.open(str(folder), "picture")):
+        index = table.index(25, ["dog", "cat"])
+        images = table.row_group_reader().read(index["cell"].tolist())
+        assert [image_key(b) for b in images] == index["path"].tolist()
+
+
+@pytest.mark.spark
+def test_cells_reach_spark_in_runs_of_consecutive_cells(spark, tmp_path, seeds) -> None:
+    stage = str(tmp_path / "stage")
+    write_stage(spark, draw_rows(seeds, 120, seed=0), stage)
+    table = ImageTable.open(stage, **STAGE_COLUMNS)
+    workload = Workload(
+        datasets={120: table.index(120, ["dog", "cat"])},
+        samples=(), seeds=None, spec=None, reference=None, input_mode=TABLE_CELL, skip_bad=False, table=table,
+    )  # fmt: skip
+    rows = workload.spark_input(spark, {}, 120, partitions=3)
+    parts = rows.select("cell").rdd.glom().map(lambda part: [r.cell for r in part]).collect()
+    assert [len(p) for p in parts] == [40, 40, 40]
+    cells = [cell for part in parts for cell in part]
+    assert cells == sorted(cells)  # each partition a run, in table order: a row group read once
 
 
 @pytest.mark.spark

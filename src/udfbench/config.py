@@ -103,6 +103,9 @@ class DatasetConfig(Strict):
     # Where to write the synthetic set (Parquet with the image bytes) so that every strategy reads it
     # from there: what a cluster whose nodes share no files with the driver needs.
     stage: str | None = None
+    # Who reads a table's image bytes: Spark (its Parquet source, then Arrow to the Python workers),
+    # or pyarrow in the process that predicts (Spark hands it only each row's place in the table).
+    read_with: Literal["spark", "pyarrow"] = "spark"
 
     @model_validator(mode="after")
     def _one_input(self) -> DatasetConfig:
@@ -118,6 +121,8 @@ class DatasetConfig(Strict):
         ]
         if columns and not self.table:
             raise ValueError(f"'{columns[0]}' names a column of 'table', which is not given")
+        if self.read_with != "spark" and not (self.table or self.stage):
+            raise ValueError("'read_with' says how a 'table' or 'stage' is read; neither is given")
         return self
 
     @field_validator("sizes")

@@ -21,6 +21,7 @@ from udfbench.model import ModelSpec
 from udfbench.preprocess import ImageSource, load_batch
 from udfbench.runtimes import get_runtime
 from udfbench.runtimes.base import Layout, LoadedModel, Normalization, model_input
+from udfbench.tables import RowGroupReader
 
 # The fixed head of a tally vector; one count per class follows.
 TALLY_FIELDS = (
@@ -116,7 +117,8 @@ class Predictor:
     """Decode and predict a batch of image sources; picklable, so it can close over a UDF.
 
     ``model_data`` is a Spark broadcast of the saved model bytes (or the bytes themselves when the
-    predictor runs in the driver).
+    predictor runs in the driver). With ``table_reader`` the sources are cells of a table (see
+    ``tables``), whose image bytes the predictor reads itself; the read counts as decoding.
     """
 
     model_data: Any
@@ -131,11 +133,18 @@ class Predictor:
     batch_size: int
     skip_bad: bool
     threads: int | None
+    table_reader: RowGroupReader | None = None
     tally: Any = field(default=None, compare=False)
 
     @classmethod
     def for_spec(
-        cls, spec: ModelSpec, model_data: Any, batch_size: int, skip_bad: bool, threads: int | None
+        cls,
+        spec: ModelSpec,
+        model_data: Any,
+        batch_size: int,
+        skip_bad: bool,
+        threads: int | None,
+        table_reader: RowGroupReader | None = None,
     ) -> Predictor:
         return cls(
             model_data=model_data,
@@ -150,6 +159,7 @@ class Predictor:
             batch_size=batch_size,
             skip_bad=skip_bad,
             threads=threads,
+            table_reader=table_reader,
         )
 
     def with_tally(self, tally: Any) -> Predictor:
@@ -188,6 +198,8 @@ class Predictor:
     ) -> Decoded:
         """The first half of ``predict``: decode one batch (``map_fn`` may be a thread pool's map)."""
         started = time.perf_counter()
+        if self.table_reader is not None:
+            sources = self.table_reader.read(sources)
         images, good = load_batch(sources, self.image_size, self.skip_bad, map_fn)
         return Decoded(images, good, time.perf_counter() - started)
 

@@ -89,6 +89,7 @@ class Runner:
             # Unset, a Spark worker gets spark.task.cpus threads, as Spark gives OMP_NUM_THREADS:
             # TensorFlow would size its pools to every core in every worker and oversubscribe.
             threads=case.axes.threads or (case.axes.task_cpus if session is not None else None),
+            table_reader=self.workload.table_reader,
         )
 
     def _output(self, strategy: Strategy, case: Case, session: Session | None, predictor: Predictor):

@@ -16,8 +16,11 @@ column) on storage every node can read. An ``ImageTable`` is such a table as udf
   reports for each row); the driver-side strategies stream the same rows with pyarrow, one record
   batch at a time;
 - the read is not shuffled: Spark splits files at row-group boundaries, and its split size is set
-  from the bytes the dataset's row groups hold, so every core gets a share. A staged table is written
-  in small row groups for this; a table whose row groups are large reads in fewer, larger tasks.
+  from the bytes the dataset's files hold, so every core gets a share. A staged table is written
+  in small row groups for this; a table whose row groups are large reads in fewer, larger tasks;
+- or (``read_with: pyarrow``) Spark reads only the index, whose rows carry each image's place in the
+  table (its row group and row, a ``cell``), and whatever process predicts reads the image bytes
+  itself with pyarrow (``RowGroupReader``): the bytes never pass through the JVM.
 
 pyarrow opens local paths, ``file://`` and the filesystems it knows (``s3://``, ``hdfs://``,
 ``gs://``); ``s3a://`` is read as ``s3://`` on the driver.
@@ -39,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from udfbench.errors import UserError
 from udfbench.preprocess import ImageSource
@@ -56,6 +60,9 @@ SPLITS_PER_CORE = 2
 MIN_SPLIT_BYTES = 1 << 20  # below this a split's start-up outweighs any balance it buys
 NULL_KEY = "null"  # the key of a null image cell: never decodable, skipped or failed like a bad file
 SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
+# A cell packs a row's place as ``row group number << CELL_BITS | row within the group``: one long
+# that travels through Spark like a path does.
+CELL_BITS = 32
 
 
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -93,10 +100,12 @@ class ImageTable:
     label_column: str | None
     dataset: ds.Dataset = field(repr=False)
     binary: bool  # image cells are bytes (else paths)
-    # One row per row group in file order: ``file`` (as Spark reads it), ``rows``, ``bytes``,
-    # ``first_row`` (its first row's ordinal in file order) and ``min_id`` (NaN without statistics).
+    # One row per row group in file order: ``file`` (as Spark reads it), ``number`` (within the file),
+    # ``rows``, ``bytes``, ``file_bytes`` (the whole file's), ``first_row`` (its first row's ordinal
+    # in file order) and ``min_id`` (NaN without statistics).
     groups: pd.DataFrame = field(repr=False)
-    _sorted_ids: np.ndarray | None = field(default=None, repr=False)
+    # With an id column: the ids in file order.
+    _ids: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -149,12 +158,16 @@ class ImageTable:
         groups = _row_groups(dataset, uri, fs, path, id_column)
         table = cls(uri, image_column, id_column, label_column, dataset, binary, groups)
         if id_column:
-            ids = dataset.to_table(columns=[id_column])[id_column].to_numpy(zero_copy_only=False)
-            if pd.isna(ids).any() or len(np.unique(ids)) != len(ids):
+            ids = [
+                f.to_table(columns=[id_column])[id_column].to_numpy(zero_copy_only=False)
+                for f in _in_file_order(dataset)
+            ]
+            in_file_order = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+            if pd.isna(in_file_order).any() or len(np.unique(in_file_order)) != len(in_file_order):
                 raise UserError(
                     f"column {id_column!r} of {uri} has nulls or repeated ids", where="dataset.id_column"
                 )
-            table._sorted_ids = np.sort(ids.astype(np.int64))
+            table._ids = in_file_order.astype(np.int64)
         else:
             names = [posixpath.basename(f) for f in dataset.files]
             if len(set(names)) != len(names):
@@ -206,7 +219,7 @@ class ImageTable:
                     return
             return
         seen = 0
-        for fragment in sorted(self.dataset.get_fragments(), key=lambda f: f.path):
+        for fragment in _in_file_order(self.dataset):
             name, offset = posixpath.basename(fragment.path), 0
             for batch in fragment.to_batches(columns=wanted, batch_size=batch_rows):
                 take = min(batch.num_rows, size - seen)
@@ -222,7 +235,8 @@ class ImageTable:
 
     def index(self, size: int, classes: Sequence[str]) -> pd.DataFrame:
         """The driver's index of the dataset of ``size`` rows: id, path (the image's key), truth,
-        and ``_file``/``_row`` without an id column."""
+        cell (the image's place, for ``RowGroupReader``), and ``_file``/``_row`` without an id
+        column."""
         parts = []
         for part in self.scan(size, [self.image_column, self.label_column or ""]):
             frame = pd.DataFrame({"id": part.column("id").to_numpy()})
@@ -235,7 +249,23 @@ class ImageTable:
             )
             parts.append(frame)
         index = pd.concat(parts, ignore_index=True).sort_values("id", ignore_index=True)
+        index["cell"] = self._cells(index["id"].to_numpy())
         return index
+
+    def _cells(self, ids: np.ndarray) -> np.ndarray:
+        """Each id's cell: its row group's number in ``groups`` and its row within that group."""
+        if self._ids is None:
+            ordinals = ids  # without an id column the id is the row's ordinal in file order
+        else:
+            order = np.argsort(self._ids, kind="stable")
+            ordinals = order[np.searchsorted(self._ids, ids, sorter=order)]
+        first_rows = self.groups["first_row"].to_numpy()
+        group = np.searchsorted(first_rows, ordinals, side="right") - 1
+        return (group.astype(np.int64) << CELL_BITS) | (ordinals - first_rows[group])
+
+    def row_group_reader(self) -> RowGroupReader:
+        places = zip(self.groups["file"].tolist(), self.groups["number"].tolist(), strict=True)
+        return RowGroupReader(self.image_column, tuple(places))
 
     def images(self, size: int) -> Iterator[tuple[str, ImageSource]]:
         """Each distinct image of the dataset once, as (key, what to decode): for the reference."""
@@ -265,8 +295,8 @@ class ImageTable:
 
     def last_id(self, size: int) -> int:
         """The largest id of the dataset of ``size`` rows (with an id column)."""
-        assert self._sorted_ids is not None
-        return int(self._sorted_ids[size - 1])
+        assert self._ids is not None
+        return int(np.partition(self._ids, size - 1)[size - 1])
 
     def needed_groups(self, size: int) -> pd.DataFrame:
         """The row groups that may hold rows of the dataset of ``size`` rows."""
@@ -286,9 +316,14 @@ class ImageTable:
         from pyspark.sql import functions as F
 
         needed = self.needed_groups(size)
-        split = max(MIN_SPLIT_BYTES, math.ceil(needed["bytes"].sum() / (parallelism * SPLITS_PER_CORE)))
-        spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
         files = list(dict.fromkeys(needed["file"]))
+        # Spark cuts whole files into splits, headers and footers included: sized from the row groups'
+        # bytes alone, each file would end in one more, empty split that costs a task.
+        in_files = self.groups[self.groups["file"].isin(files)]
+        overhead = in_files.groupby("file")["file_bytes"].first().sum() - in_files["bytes"].sum()
+        split = math.ceil((needed["bytes"].sum() + overhead) / (parallelism * SPLITS_PER_CORE))
+        split = max(MIN_SPLIT_BYTES, split)
+        spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
         reader = spark.read if files == [self.uri] else spark.read.option("basePath", self.uri)
         raw = reader.parquet(*files)
         image = [F.col(self.image_column).alias("content")] if self.binary else []
@@ -313,9 +348,10 @@ def _row_groups(
     """The table's row groups in file order (files sorted by path), read from the files' footers."""
     single_file = fs.get_file_info(root).type == pafs.FileType.File
     records, first_row = [], 0
-    for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path):
+    for fragment in _in_file_order(dataset):
         metadata = fragment.metadata
         file = uri if single_file else uri.rstrip("/") + "/" + posixpath.relpath(fragment.path, root)
+        file_bytes = fs.get_file_info(fragment.path).size
         columns = [metadata.schema.column(c).path for c in range(metadata.num_columns)]
         id_index = columns.index(id_column) if id_column else None
         for number in range(metadata.num_row_groups):
@@ -324,14 +360,59 @@ def _row_groups(
             records.append(
                 {
                     "file": file,
+                    "number": number,
                     "rows": group.num_rows,
                     "bytes": sum(group.column(c).total_compressed_size for c in range(group.num_columns)),
+                    "file_bytes": file_bytes,
                     "first_row": first_row,
                     "min_id": stats.min if stats is not None and stats.has_min_max else np.nan,
                 }
             )
             first_row += group.num_rows
-    return pd.DataFrame.from_records(records, columns=["file", "rows", "bytes", "first_row", "min_id"])
+    columns = ["file", "number", "rows", "bytes", "file_bytes", "first_row", "min_id"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _in_file_order(dataset: ds.Dataset) -> list[ds.Fragment]:
+    """The table's files sorted by path: the order that "file order" means everywhere."""
+    return sorted(dataset.get_fragments(), key=lambda f: f.path)
+
+
+# Per process: the images of the row group last read, by (file, row group, column).
+_LAST_GROUP: dict[tuple[str, int, str], list[bytes | None]] = {}
+
+
+@dataclass(frozen=True)
+class RowGroupReader:
+    """Reads a table's image cells where the predicting process runs (a Spark Python worker, the
+    driver), with pyarrow, for ``read_with: pyarrow``. Picklable: it travels inside the predictor.
+
+    Each row group's image column is read once and kept until a cell of another row group is asked
+    for, so rows that arrive in table order cost one read per row group.
+    """
+
+    image_column: str
+    groups: tuple[tuple[str, int], ...]  # (file, row group number in it), by a cell's group number
+
+    def read(self, cells: Sequence[int]) -> list[bytes | None]:
+        images: list[bytes | None] = []
+        for cell in cells:
+            group, row = divmod(int(cell), 1 << CELL_BITS)
+            images.append(self._images(group)[row])
+        return images
+
+    def _images(self, group: int) -> list[bytes | None]:
+        file, number = self.groups[group]
+        key = (file, number, self.image_column)
+        if key not in _LAST_GROUP:
+            fs, path = _filesystem(file)
+            with fs.open_input_file(path) as source:
+                read = pq.ParquetFile(source).read_row_group(number, columns=[self.image_column])
+            _LAST_GROUP.clear()
+            # Python bytes once per row group: a row read again, or by a row-at-a-time UDF, costs
+            # no copy.
+            _LAST_GROUP[key] = read.column(0).to_pylist()
+        return _LAST_GROUP[key]
 
 
 def _truths(values: list[Any], classes: Sequence[str]) -> list[str]:

@@ -12,17 +12,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from udfbench.config import BUILTIN, BenchConfig, DatasetConfig
 from udfbench.dataset import SeedImage, draw_rows, read_seed_folder, write_builtin_seeds
+from udfbench.errors import UserError
 from udfbench.model import ModelSpec, prepare_model
 from udfbench.preprocess import ImageSource
-from udfbench.tables import STAGE_COLUMNS, ImageTable, check_writable, read_files, write_stage
+from udfbench.tables import (
+    STAGE_COLUMNS,
+    ImageTable,
+    RowGroupReader,
+    check_writable,
+    read_files,
+    write_stage,
+)
 from udfbench.verification import Reference
 
 # Enough distinct images to weigh decoding as the datasets do, few enough to calibrate in seconds.
 CALIBRATION_IMAGES = 64
+# The input mode of a table read with pyarrow: a strategy gets each row's cell (its place in the
+# table) and the predictor reads the image bytes.
+TABLE_CELL = "cell"
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,9 @@ class Workload:
     seeds: tuple[SeedImage, ...] | None
     spec: ModelSpec
     reference: Reference
-    input_mode: str  # "path" or "bytes"; a table of image bytes is always "bytes"
+    # "path" or "bytes"; a table of image bytes read by Spark is always "bytes", read with pyarrow
+    # always TABLE_CELL.
+    input_mode: str
     skip_bad: bool
     table: ImageTable | None = None
     # What the report and meta.json say the input was.
@@ -51,24 +65,40 @@ class Workload:
     @property
     def source(self) -> str:
         """The column a strategy predicts from."""
-        return "content" if self.input_mode == "bytes" else "path"
+        return {"bytes": "content", TABLE_CELL: "cell"}.get(self.input_mode, "path")
+
+    @property
+    def table_reader(self) -> RowGroupReader | None:
+        """What the predictor reads cells with, when the strategies get cells."""
+        return self.table.row_group_reader() if self.table and self.input_mode == TABLE_CELL else None
 
     def spark_input(
         self, spark: Any, cache: dict[tuple[int, int | None], Any], size: int, partitions: int | None
     ):
-        """The dataset's rows as a DataFrame: id, path, truth, and in bytes mode ``content``.
+        """The dataset's rows as a DataFrame: id, path, truth, and in bytes mode ``content`` (cells:
+        ``cell``).
 
         Only the small index is cached (in ``cache``, one per session): reading the table, or in bytes
         mode the files (Spark's binaryFile source), and moving the bytes to Python is part of every
         timed run, as it would be in production. A file list is spread over ``partitions`` (else the
         default parallelism); a table is read in splits sized for that parallelism, without a
-        shuffle, and repartitioned only when ``partitions`` is set.
+        shuffle, and repartitioned only when ``partitions`` is set. Cells are cut into that many
+        runs of consecutive cells, so that each Python worker reads each row group it needs once.
         """
+        from pyspark.sql import functions as F
+
         key = (size, partitions)
         parallelism = partitions or spark.sparkContext.defaultParallelism
         if key not in cache:
             index = self.datasets[size]
-            if self.table is None:
+            if self.input_mode == TABLE_CELL:
+                # spark.range cuts positions 0..n-1 into equal runs, one per partition; the broadcast
+                # join keeps that order.
+                rows = index.sort_values("cell")[["id", "path", "truth", "cell"]]
+                rows.insert(0, "position", np.arange(len(rows)))
+                positions = spark.range(0, len(rows), 1, parallelism).withColumnRenamed("id", "position")
+                df = positions.join(F.broadcast(spark.createDataFrame(rows)), on="position").drop("position")
+            elif self.table is None:
                 df = spark.createDataFrame(index, schema="id long, path string, truth string")
                 df = df.repartition(parallelism)
             else:
@@ -76,6 +106,8 @@ class Workload:
             cache[key] = df.cache()
             cache[key].count()
         df = cache[key]
+        if self.input_mode == TABLE_CELL:
+            return df
         if self.table is not None:
             df = self.table.spark_rows(spark, df, size, parallelism)
             if partitions:
@@ -97,6 +129,11 @@ class Workload:
         """The dataset streamed to a driver-side strategy: chunks of ``rows`` rows with columns id,
         path, truth and, in bytes mode, ``content`` (read chunk by chunk, never all at once)."""
         index = self.datasets[size]
+        if self.input_mode == TABLE_CELL:
+            ordered = index.sort_values("cell")
+            for start in range(0, len(ordered), rows):
+                yield ordered.iloc[start : start + rows]
+            return
         if self.table is not None:
             yield from self.table.chunks(index, rows, self.source)
             return
@@ -128,6 +165,12 @@ def open_table(config: BenchConfig) -> ImageTable | None:
         return None
     table = ImageTable.open(**_table_config(d))
     table.check_sizes(d.sizes)
+    if d.read_with == "pyarrow" and not table.binary:
+        raise UserError(
+            f"pyarrow reads image bytes, but column {table.image_column!r} of {table.uri} holds paths; "
+            "leave read_with out",
+            where="dataset.read_with",
+        )
     return table
 
 
@@ -162,7 +205,7 @@ def prepare_workload(
     d = config.dataset
     setup: dict[str, float] = {}
     table = open_table(config)
-    description: dict[str, Any] = {"input_mode": d.input_mode}
+    description: dict[str, Any] = {}
     if d.stage:
         stage_started = time.perf_counter()
         stage_dataset(config, run_dir / "seed_images", d.stage)
@@ -184,8 +227,11 @@ def prepare_workload(
         reference = Reference.compute(spec, table.images(max(d.sizes)), config.parity.tolerance)
         samples = tuple(dict(itertools.islice(table.images(max(d.sizes)), CALIBRATION_IMAGES)).items())
         seeds = None
-        input_mode = "bytes" if table.binary else d.input_mode
-        description |= table.describe()
+        # Who reads the bytes decides what a strategy gets: a cell for pyarrow, the bytes from Spark.
+        by_spark = "bytes" if table.binary else d.input_mode
+        input_mode = TABLE_CELL if d.read_with == "pyarrow" else by_spark
+        description |= table.describe() | {"read_with": d.read_with}
+    description["input_mode"] = input_mode
     workload = Workload(
         datasets,
         samples,
