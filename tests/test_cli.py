@@ -192,6 +192,8 @@ PREFLIGHT = {
     "not a model": (lambda tmp: TINY.replace("{image_size: 48}", f"{{path: {tmp / 'junk.keras'}}}"),
                     "is not a Keras model", {}),
     "no Java": (lambda tmp: TINY, "Java not found", {"JAVA_HOME": "/nonexistent"}),
+    "missing table": (lambda tmp: TINY.replace("seed: 3}", f"seed: 3, table: {tmp / 'none.parquet'}}}"),
+                      "dataset.table: table", {}),
 }  # fmt: skip
 
 

@@ -122,14 +122,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.report.terminal import ProgressDisplay
     from udfbench.results import MetaWriter, ResultsWriter
     from udfbench.resume import resumption
-    from udfbench.workload import open_table
 
     config, _ = _planned(args)
     if args.resume and args.out:
         raise UserError("give --out or --resume, not both (a resumed run stays in its folder)", where="--out")
     for warning in input_warnings(config):
         print(f"udfbench: warning: {warning}", file=sys.stderr)
-    open_table(config)  # a table's columns and row count are checked before anything starts
     resumed = resumption(args.resume, config) if args.resume else None
     run_dir = args.resume if resumed else new_run_dir(config, args.out)
     writer = ResultsWriter(run_dir, resumed.results, resumed.parity) if resumed else ResultsWriter(run_dir)

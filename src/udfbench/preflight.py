@@ -1,7 +1,8 @@
 """Everything a run checks before it starts Spark, in one place that ``validate`` and ``run`` share.
 
 ``validate`` must not say "ok" to a config that ``run`` then refuses, so both call ``preflight``: the
-budget, the seed images, the model file, the ports of standalone clusters and Java. Each problem is a
+budget, the seed images or the table (its columns, row count and reader), the model file, the ports
+of standalone clusters and Java. Each problem is a
 ``UserError`` naming the file and field. Loading a user's model to check it takes a few seconds.
 """
 
@@ -32,6 +33,15 @@ def _check_seed_images(config: BenchConfig, config_path: Path) -> None:
         return
     try:
         read_seed_folder(Path(config.dataset.seed_images), list(config.model.classes))
+    except UserError as err:
+        raise UserError(err.message, where=f"{config_path}: {err.where}") from None
+
+
+def _check_table(config: BenchConfig, config_path: Path) -> None:
+    from udfbench.workload import open_table
+
+    try:
+        open_table(config)
     except UserError as err:
         raise UserError(err.message, where=f"{config_path}: {err.where}") from None
 
@@ -70,6 +80,7 @@ def preflight(config: BenchConfig, config_path: Path, force: bool = False) -> fl
     run's estimated seconds. Cheap checks first, so the common mistakes answer at once."""
     estimate = _check_budget(config, config_path, force)
     _check_seed_images(config, config_path)
+    _check_table(config, config_path)
     _check_ports(config, config_path)
     _check_java(config)
     _check_model(config, config_path)
