@@ -28,6 +28,7 @@ pyarrow opens local paths, ``file://`` and the filesystems it knows (``s3://``, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import posixpath
@@ -65,6 +66,9 @@ SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
 CELL_BITS = 32
 
 
+# A remote filesystem resolves its endpoint and credentials when it is made: once per file and
+# process, not once per row group a worker reads.
+@functools.lru_cache(maxsize=64)
 def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in uri and not uri.startswith("file:"):
         return pafs.LocalFileSystem(), uri
