@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -281,3 +282,25 @@ def test_a_run_whose_cases_failed_says_how_many_and_exits_1(tmp_path: Path) -> N
     assert result.returncode == 1, result.stderr[-2000:]
     assert re.search(r"with \d+ failed case\(s\)", result.stderr) and "Traceback" not in result.stderr
     assert (tmp_path / "run" / "report.html").exists()
+
+
+def test_an_error_raised_by_a_ctrl_c_during_setup_counts_as_the_interruption(tmp_path, monkeypatch) -> None:
+    # Ctrl-C while Keras is being imported surfaced as "you need optree installed" and exit 1.
+    from udfbench import lifecycle
+    from udfbench.config import load_config
+    from udfbench.events import RunListener
+
+    stop = threading.Event()
+
+    def interrupted_import(*args):
+        stop.set()
+        raise ImportError("To use Keras, you need to have `optree` installed")
+
+    monkeypatch.setattr(lifecycle, "prepare_workload", interrupted_import)
+    ended = []
+    listener = RunListener()
+    listener.finished = ended.append
+    config = write_config(tmp_path, TINY)
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle.run_benchmark(load_config(config), config, tmp_path, listener, stop, calibrate_first=False)
+    assert ended[0].status == "interrupted" and ended[0].error is None

@@ -136,6 +136,11 @@ def run_benchmark(
         meta.status = "interrupted"
         raise
     except BaseException as err:
+        if stop.is_set():
+            # Ctrl-C inside an import can surface as another error (Keras reports a half-imported
+            # dependency as missing): the run was interrupted, not broken.
+            meta.status = "interrupted"
+            raise KeyboardInterrupt from err
         meta.status = "failed"
         meta.error = short_error(err)
         raise
