@@ -304,3 +304,23 @@ def test_an_error_raised_by_a_ctrl_c_during_setup_counts_as_the_interruption(tmp
     with pytest.raises(KeyboardInterrupt):
         lifecycle.run_benchmark(load_config(config), config, tmp_path, listener, stop, calibrate_first=False)
     assert ended[0].status == "interrupted" and ended[0].error is None
+
+
+def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> None:
+    # Seen in CI: Ctrl-C during a Spark job printed py4j's "Exception occurred while shutting down
+    # connection" with a traceback after the one-line "interrupted".
+    import logging
+
+    from udfbench.cli import silence_py4j_logging
+
+    py4j = logging.getLogger("py4j")
+    level = py4j.level
+    try:
+        silence_py4j_logging()
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            logging.getLogger("py4j.clientserver").exception("Exception while shutting down connection")
+        assert caplog.records == []
+    finally:
+        py4j.setLevel(level)

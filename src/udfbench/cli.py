@@ -420,6 +420,13 @@ def _request_stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def silence_py4j_logging() -> None:
+    """py4j logs a traceback when Ctrl-C interrupts a pending JVM call or the gateway's shutdown;
+    the interruption is reported in one line by cmd_run instead. (A filter on the root logger would
+    not do: a logger's filters skip the records its child loggers propagate to it.)"""
+    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -428,9 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _request_stop)
-    # py4j logs a traceback on the root logger when Ctrl-C interrupts a pending JVM call; the
-    # interruption is reported in one line by cmd_run instead.
-    logging.getLogger().addFilter(lambda record: "py4j" not in record.pathname)
+    silence_py4j_logging()
     try:
         return args.handler(args)
     except UserError as err:
