@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,13 +17,24 @@ from tests.test_runtimes import MEAN, STD, pool_linear_softmax
 from udfbench.dataset import draw_rows
 from udfbench.errors import UserError
 from udfbench.strategies import STRATEGY_NAMES
-from udfbench.tables import ROWS_PER_ROW_GROUP, STAGE_COLUMNS, ImageTable, image_key, rebatch, write_stage
+from udfbench.tables import (
+    CELL_BITS,
+    ROWS_PER_ROW_GROUP,
+    STAGE_COLUMNS,
+    ImageTable,
+    image_key,
+    rebatch,
+    write_stage,
+)
 from udfbench.verification import accuracy
-from udfbench.workload import TABLE_CELL, Workload
+from udfbench.workload import TABLE_CELL, Workload, group_aligned_chunks
 
 
-def image_table(folder: Path, seeds, rows: int, files: int = 2, with_id: bool = True, null_at=None) -> Path:
-    """A table of ``rows`` rows cycling through the seeds' bytes, split over ``files`` files.
+def image_table(
+    folder: Path, seeds, rows: int, files: int = 2, with_id: bool = True, null_at=None, group_rows=None
+) -> Path:
+    """A table of ``rows`` rows cycling through the seeds' bytes, split over ``files`` files (in row
+    groups of ``group_rows`` rows, else one per file).
 
     Ids run backwards, so "first N by id" differs from file order."""
     data = [Path(seeds[i % len(seeds)].path).read_bytes() for i in range(rows)]
@@ -38,7 +50,8 @@ def image_table(folder: Path, seeds, rows: int, files: int = 2, with_id: bool = 
     folder.mkdir(parents=True)
     per_file = -(-rows // files)
     for index in range(files):
-        pq.write_table(table.slice(index * per_file, per_file), folder / f"part-{index}.parquet")
+        part = table.slice(index * per_file, per_file)
+        pq.write_table(part, folder / f"part-{index}.parquet", row_group_size=group_rows)
     return folder
 
 
@@ -182,6 +195,38 @@ def test_cells_name_each_rows_image_and_the_reader_reads_it(tmp_path, seeds) -> 
         index = table.index(25, ["dog", "cat"])
         images = table.row_group_reader().read(index["cell"].tolist())
         assert [image_key(b) for b in images] == index["path"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("group_rows", "chunk_rows", "expected"),
+    [
+        ([50, 50, 50], 64, [50, 50, 50]),  # a chunk that straddled two groups would read both twice
+        ([5] * 13, 64, [60, 5]),  # small groups: whole groups, as many as fit
+        ([200], 64, [64, 64, 64, 8]),  # a group larger than a chunk is cut by rows
+        ([30, 100, 10], 64, [30, 64, 36, 10]),
+    ],
+)
+def test_driver_chunks_of_cells_end_where_row_groups_end(group_rows, chunk_rows, expected) -> None:
+    groups = np.repeat(np.arange(len(group_rows)), group_rows)
+    chunks = list(group_aligned_chunks(groups, chunk_rows))
+    assert [end - start for start, end in chunks] == expected
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(groups)
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+
+
+def test_a_driver_strategy_gets_each_row_group_in_one_chunk(tmp_path, seeds) -> None:
+    table = ImageTable.open(
+        str(image_table(tmp_path / "t", seeds, 150, files=1, group_rows=50)), "picture", "key"
+    )
+    assert len(table.groups) == 3
+    workload = Workload(
+        datasets={150: table.index(150, ["dog", "cat"])},
+        samples=(), seeds=None, spec=None, reference=None, input_mode=TABLE_CELL, skip_bad=False, table=table,
+    )  # fmt: skip
+    chunks = list(workload.local_chunks(150, rows=64))
+    groups_per_chunk = [set(chunk["cell"].to_numpy() >> CELL_BITS) for chunk in chunks]
+    assert sum(len(chunk) for chunk in chunks) == 150
+    assert all(len(a & b) == 0 for a, b in zip(groups_per_chunk, groups_per_chunk[1:], strict=False))
 
 
 @pytest.mark.spark

@@ -21,6 +21,7 @@ from udfbench.errors import UserError
 from udfbench.model import ModelSpec, prepare_model
 from udfbench.preprocess import ImageSource
 from udfbench.tables import (
+    CELL_BITS,
     STAGE_COLUMNS,
     ImageTable,
     RowGroupReader,
@@ -131,8 +132,8 @@ class Workload:
         index = self.datasets[size]
         if self.input_mode == TABLE_CELL:
             ordered = index.sort_values("cell")
-            for start in range(0, len(ordered), rows):
-                yield ordered.iloc[start : start + rows]
+            for start, end in group_aligned_chunks(ordered["cell"].to_numpy() >> CELL_BITS, rows):
+                yield ordered.iloc[start:end]
             return
         if self.table is not None:
             yield from self.table.chunks(index, rows, self.source)
@@ -142,6 +143,22 @@ class Workload:
             if self.source == "content":
                 chunk = chunk.assign(content=read_files(chunk["path"]))
             yield chunk
+
+
+def group_aligned_chunks(groups: np.ndarray, rows: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of chunks of at most ``rows`` rows over rows sorted by row group (``groups``
+    holds each row's group number), each ending where a row group ends whenever one ends inside
+    it: the driver's worker processes take chunks in turn, and a chunk that straddled two row
+    groups would make two processes read the same group."""
+    group_starts = np.flatnonzero(np.diff(groups)) + 1
+    start = 0
+    while start < len(groups):
+        end = min(start + rows, len(groups))
+        last = np.searchsorted(group_starts, end, side="right") - 1
+        if last >= 0 and group_starts[last] > start:
+            end = int(group_starts[last])
+        yield start, end
+        start = end
 
 
 def _table_config(d: DatasetConfig) -> dict[str, Any]:
@@ -197,14 +214,16 @@ def stage_dataset(config: BenchConfig, seed_folder: Path, uri: str, where: str =
 
 
 def prepare_workload(
-    config: BenchConfig, config_path: Path, run_dir: Path
+    config: BenchConfig, config_path: Path, run_dir: Path, table: ImageTable | None = None
 ) -> tuple[Workload, dict[str, float]]:
     """Datasets, model and reference (staging the synthetic set first when asked); with the seconds
-    the model load, the staging and the whole setup took."""
+    the model load, the staging and the whole setup took. ``table``: the configured table, already
+    opened by ``open_table`` (else opened here)."""
     started = time.perf_counter()
     d = config.dataset
     setup: dict[str, float] = {}
-    table = open_table(config)
+    if table is None:
+        table = open_table(config)
     description: dict[str, Any] = {}
     if d.stage:
         stage_started = time.perf_counter()
