@@ -105,10 +105,10 @@ def _planned(args: argparse.Namespace):
 def cmd_validate(args: argparse.Namespace) -> int:
     from udfbench.planning import cases, total_runs
 
-    config, estimate = _planned(args)
+    config, checked = _planned(args)
     print(
         f"{args.config}: ok ({len(cases(config))} cases, {total_runs(config)} timed runs, "
-        f"at most about {estimate / 60:.0f} minutes on 2 cores)"
+        f"at most about {checked.estimate_s / 60:.0f} minutes on 2 cores)"
     )
     return EXIT_OK
 
@@ -123,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.results import MetaWriter, ResultsWriter
     from udfbench.resume import resumption
 
-    config, _ = _planned(args)
+    config, checked = _planned(args)
     if args.resume and args.out:
         raise UserError("give --out or --resume, not both (a resumed run stays in its folder)", where="--out")
     for warning in input_warnings(config):
@@ -145,6 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 STOP_REQUESTED,
                 calibrate_first=not args.no_calibrate,
                 resumed=resumed,
+                table=checked.table,
             )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED

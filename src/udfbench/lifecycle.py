@@ -22,6 +22,7 @@ from udfbench.planning import cluster_cores
 from udfbench.results import RunMeta
 from udfbench.resume import Resumption
 from udfbench.runner import Runner
+from udfbench.tables import ImageTable
 from udfbench.workers import usable_cores
 from udfbench.workload import Workload, prepare_workload
 
@@ -88,11 +89,13 @@ def run_benchmark(
     stop: threading.Event,
     calibrate_first: bool = True,
     resumed: Resumption | None = None,
+    table: ImageTable | None = None,
 ) -> RunMeta:
     """Measure everything the config asks for into ``run_dir``; the meta says how it ended.
 
     ``resumed``: take up an interrupted run, measuring only the cases it has left; its meta keeps
-    when it started and adds when it was resumed.
+    when it started and adds when it was resumed. ``table``: the configured table as the checks
+    before the run opened it (else it is opened here).
     """
     if resumed is None:
         shutil.copyfile(config_path, run_dir / "config.yaml")
@@ -113,7 +116,7 @@ def run_benchmark(
     listener.meta_changed(meta)
     try:
         listener.stage("preparing the input (staging it when asked), model and reference")
-        workload, setup = prepare_workload(config, config_path, run_dir)
+        workload, setup = prepare_workload(config, config_path, run_dir, table)
         meta.model = {
             "name": workload.spec.name,
             "digest": workload.spec.digest,

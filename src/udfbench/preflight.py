@@ -8,11 +8,25 @@ of standalone clusters and Java. Each problem is a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from udfbench.config import BUILTIN, BenchConfig
 from udfbench.errors import UserError
 from udfbench.planning import estimate_seconds
+
+if TYPE_CHECKING:
+    from udfbench.tables import ImageTable
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the checks found that the run needs: its estimated seconds, and the configured table,
+    opened (footers read, ids indexed) so that the run does not open it again."""
+
+    estimate_s: float
+    table: ImageTable | None
 
 
 def _check_budget(config: BenchConfig, config_path: Path, force: bool) -> float:
@@ -37,11 +51,11 @@ def _check_seed_images(config: BenchConfig, config_path: Path) -> None:
         raise UserError(err.message, where=f"{config_path}: {err.where}") from None
 
 
-def _check_table(config: BenchConfig, config_path: Path) -> None:
+def _check_table(config: BenchConfig, config_path: Path) -> ImageTable | None:
     from udfbench.workload import open_table
 
     try:
-        open_table(config)
+        return open_table(config)
     except UserError as err:
         raise UserError(err.message, where=f"{config_path}: {err.where}") from None
 
@@ -75,13 +89,13 @@ def _check_java(config: BenchConfig) -> None:
         check_java()
 
 
-def preflight(config: BenchConfig, config_path: Path, force: bool = False) -> float:
-    """Raise ``UserError`` for anything that would stop the run before its first case; return the
-    run's estimated seconds. Cheap checks first, so the common mistakes answer at once."""
+def preflight(config: BenchConfig, config_path: Path, force: bool = False) -> Checked:
+    """Raise ``UserError`` for anything that would stop the run before its first case. Cheap checks
+    first, so the common mistakes answer at once."""
     estimate = _check_budget(config, config_path, force)
     _check_seed_images(config, config_path)
-    _check_table(config, config_path)
+    table = _check_table(config, config_path)
     _check_ports(config, config_path)
     _check_java(config)
     _check_model(config, config_path)
-    return estimate
+    return Checked(estimate, table)
