@@ -1,17 +1,28 @@
 """What reading images from a Parquet table costs against reading them by path.
 
-Writes the synthetic set as a table (``udfbench dataset``), then runs the batched strategies four
-times through ``udfbench run`` on the same rows: ``path`` input (the UDF opens each file), ``bytes``
-input (Spark's binaryFile source reads the files and sends their bytes to Python), the ``table``
-read by Spark (``read_with: spark``: Spark's Parquet source reads the bytes and sends them to Python
-through Arrow; pyarrow on the driver for the driver-side ceiling) and the table read by the workers
-(``read_with: pyarrow``: Spark hands each Python worker its rows' places, the worker reads their row
-groups). Every run sends one Arrow batch per model batch (``spark.arrow_batch_size`` = batch size).
-Prints per strategy the median seconds of each and the ratios to path input, then the extra
-milliseconds per image each table read costs over path input; the last lines are
-``worst_spark_table_over_path = R`` and ``worst_pyarrow_table_over_path = R``.
+Writes the synthetic set as a table (``udfbench dataset``) and each of its rows as a file of its own,
+then runs the batched strategies through ``udfbench run`` on the same rows, once per input:
 
-    python benchmarks/table_vs_path.py [--rows 3000] [--repeats 2]
+- ``files``: a table of paths, one file per row, as production keeps images by path (the UDF opens
+  each file; Spark reads only the paths). The baseline every ratio is taken against.
+- ``seeds``: the synthetic set's own path input, whose rows name the few seed files again and again
+  (the same few files stay in the CPU's caches: cheaper than any real dataset's paths).
+- ``bytes``: Spark's binaryFile source reads the seed files and sends their bytes to Python.
+- ``spark``: the table read by Spark (``read_with: spark``), the bytes sent to Python through Arrow.
+- ``pyarrow``: the table read by the workers (``read_with: pyarrow``): Spark hands each Python worker
+  its rows' places, the worker reads their row groups.
+
+Every run sends one Arrow batch per model batch (``spark.arrow_batch_size`` = batch size) and each
+case runs at two sizes, a third of ``--rows`` and ``--rows``. Prints per strategy and input the
+median seconds at ``--rows`` and two ratios to ``files``, each with a 95% bootstrap interval over the
+repeats: the seconds at ``--rows``, and the per-row cost (the slope of seconds over the two sizes,
+which leaves out what a run costs whatever its rows: a session's jobs, reading a table of paths).
+Then per table reader the extra milliseconds per image over ``files``; the last lines are, for each
+table reader, ``worst_<reader>_over_files = R`` (seconds at ``--rows``),
+``worst_<reader>_per_row_over_files = R`` and ``slower_<reader>_than_files = N`` (the strategies
+whose whole per-row interval lies above 1).
+
+    python benchmarks/table_vs_path.py [--rows 3000] [--repeats 3] [--inputs files,seeds,spark,pyarrow]
 """
 
 from __future__ import annotations
@@ -24,23 +35,54 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
-from common import calibration_line, run, summary
+import pyarrow as pa
+import pyarrow.parquet as pq
+from common import calibration_line, run
+
+from udfbench.results import measured_runs, read_results
+from udfbench.stats import ratio_ci, slope_intercept_ci
 
 BATCHED = (
     "python_pipelined", "pandas_udf", "pandas_udf_iter", "arrow_udf", "predict_batch_udf",
     "map_in_pandas", "map_in_arrow", "rdd_map_partitions",
 )  # fmt: skip
+INPUTS = ("files", "seeds", "bytes", "spark", "pyarrow")
+TABLE_READERS = ("spark", "pyarrow")
+
+
+def write_one_file_per_row(table: Path, folder: Path) -> Path:
+    """Each row's image as a file of its own, and a table of their paths (id, path, label)."""
+    folder.mkdir()
+    images = pq.read_table(table, columns=["id", "image", "label"])
+    paths = []
+    for image_id, data in zip(images["id"].to_pylist(), images["image"].to_pylist(), strict=True):
+        path = folder / f"{image_id}.jpeg"
+        path.write_bytes(data)
+        paths.append(str(path))
+    index = pa.table({"id": images["id"], "path": paths, "label": images["label"]})
+    pq.write_table(index, folder.with_suffix(".parquet"))
+    return folder.with_suffix(".parquet")
+
+
+def measured(run_dir: Path) -> pd.DataFrame:
+    """Every measured run: strategy, size, seconds."""
+    return measured_runs(read_results(run_dir))[["strategy", "size", "seconds"]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--strategies", default=",".join(BATCHED))
+    parser.add_argument("--inputs", default="files,seeds,spark,pyarrow", help=f"any of {','.join(INPUTS)}")
     args = parser.parse_args()
+    inputs = ["files", *(i for i in args.inputs.split(",") if i and i != "files")]
+    if unknown := set(inputs) - set(INPUTS):
+        parser.error(f"unknown inputs {sorted(unknown)}; known: {', '.join(INPUTS)}")
     work = Path(tempfile.mkdtemp(prefix="udfbench-table-vs-path-"))
     strategies = [s for s in args.strategies.split(",") if s]
+    sizes = f"[{args.rows // 3}, {args.rows}]"
     common = f"""
         strategies: [{", ".join(strategies)}]
         batch_size: {args.batch_size}
@@ -50,37 +92,60 @@ def main() -> None:
         spark: {{arrow_batch_size: {args.batch_size}}}
         """
     table = work / "images.parquet"
-    read_table = f"dataset: {{sizes: [{args.rows}], table: {table}, image_column: image, id_column: id"
-    inputs = {
-        "path": f"dataset: {{sizes: [{args.rows}], input_mode: path}}",
-        "bytes": f"dataset: {{sizes: [{args.rows}], input_mode: bytes}}",
-        "spark": read_table + ", read_with: spark}",
-        "pyarrow": read_table + ", read_with: pyarrow}",
-    }
-    (work / "stage.yaml").write_text(inputs["path"] + textwrap.dedent(common))
+    seeds = f"dataset: {{sizes: {sizes}, input_mode: "
+    (work / "stage.yaml").write_text(seeds + "path}" + textwrap.dedent(common))
     subprocess.run(
         [sys.executable, "-m", "udfbench", "dataset", str(work / "stage.yaml"), "--out", str(table)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    runs = {name: run(work, name, dataset + textwrap.dedent(common)) for name, dataset in inputs.items()}
-    medians = {name: summary(run_dir).set_index("strategy")["median"] for name, run_dir in runs.items()}
-    seconds = pd.DataFrame(medians).dropna()
-    seconds = seconds.reindex([s for s in strategies if s in seconds.index])
-    print(calibration_line(runs["spark"]))
-    print("seconds (median) per input; spark and pyarrow read the table; ratios are to path input")
-    heads = ("path s", "bytes s", "spark s", "pyarrow s", "bytes/path", "spark/path", "pyarrow/path")
-    print(f"{'strategy':<20} " + " ".join(f"{h:>12}" for h in heads))
-    ratios = seconds.div(seconds["path"], axis=0)
-    for name, row in seconds.iterrows():
-        cells = [f"{row[i]:>12.3f}" for i in inputs]
-        cells += [f"{ratios.loc[name, i]:>12.3f}" for i in list(inputs)[1:]]
-        print(f"{name:<20} " + " ".join(cells))
-    for reader in ("spark", "pyarrow"):
-        extra_ms = (seconds[reader] - seconds["path"]).median() / args.rows * 1000
-        print(f"{reader}_table_minus_path_ms_per_image = {extra_ms:.3f}")
-    for reader in ("spark", "pyarrow"):
-        print(f"worst_{reader}_table_over_path = {ratios[reader].max():.3f}")
+    paths = write_one_file_per_row(table, work / "one_file_per_row")
+    read_table = f"dataset: {{sizes: {sizes}, table: {table}, image_column: image, id_column: id"
+    configs = {
+        "files": f"dataset: {{sizes: {sizes}, table: {paths}, image_column: path, id_column: id}}",
+        "seeds": seeds + "path}",
+        "bytes": seeds + "bytes}",
+        "spark": read_table + ", read_with: spark}",
+        "pyarrow": read_table + ", read_with: pyarrow}",
+    }
+    runs = {name: run(work, name, configs[name] + textwrap.dedent(common)) for name in inputs}
+    times = {name: measured(run_dir) for name, run_dir in runs.items()}
+    print(calibration_line(runs[inputs[-1]]))
+    print(f"seconds at {args.rows} rows (median of {args.repeats}) per input; ratios to files of those")
+    print("seconds and of the per-row cost, [95% bootstrap interval]")
+    at_rows = pd.DataFrame(
+        {
+            name: t[t["size"] == args.rows].groupby("strategy")["seconds"].apply(list)
+            for name, t in times.items()
+        }
+    ).dropna()
+    strategies = [s for s in strategies if s in at_rows.index]
+    found: dict[str, pd.DataFrame] = {}
+    for name in inputs[1:]:
+        rows = []
+        for strategy in strategies:
+            base, this = (times[n][times[n]["strategy"] == strategy] for n in ("files", name))
+            seconds = ratio_ci(at_rows.loc[strategy, "files"], at_rows.loc[strategy, name])
+            per_row = slope_intercept_ci((base["size"], base["seconds"]), (this["size"], this["seconds"]))
+            rows.append({"strategy": strategy, "seconds": seconds, "per_row": per_row["per_row"]})
+        found[name] = pd.DataFrame(rows).set_index("strategy")
+    medians = at_rows.map(lambda values: pd.Series(values).median())
+    for strategy in strategies:
+        print(f"{strategy}: " + ", ".join(f"{n} {medians.loc[strategy, n]:.3f} s" for n in inputs))
+        for name in inputs[1:]:
+            seconds, per_row = found[name].loc[strategy, ["seconds", "per_row"]]
+            print(
+                f"  {name + '/files':<14} seconds {seconds.ratio:.3f} [{seconds.low:.3f}, {seconds.high:.3f}]"
+                f"  per row {per_row.ratio:.3f} [{per_row.low:.3f}, {per_row.high:.3f}]"
+            )
+    readers = [r for r in TABLE_READERS if r in inputs]
+    for reader in readers:
+        extra_ms = (medians[reader] - medians["files"]).median() / args.rows * 1000
+        print(f"{reader}_table_minus_files_ms_per_image = {extra_ms:.3f}")
+    for reader in readers:
+        print(f"worst_{reader}_over_files = {max(e.ratio for e in found[reader]['seconds']):.3f}")
+        print(f"worst_{reader}_per_row_over_files = {max(e.ratio for e in found[reader]['per_row']):.3f}")
+        print(f"slower_{reader}_than_files = {sum(e.low > 1 for e in found[reader]['per_row'])}")
 
 
 if __name__ == "__main__":
