@@ -16,7 +16,7 @@ from tests.test_runtimes import MEAN, STD, pool_linear_softmax
 
 from udfbench.dataset import draw_rows
 from udfbench.errors import UserError
-from udfbench.strategies import STRATEGY_NAMES
+from udfbench.strategies import STRATEGY_NAMES, get_strategy
 from udfbench.tables import (
     CELL_BITS,
     ROWS_PER_ROW_GROUP,
@@ -201,20 +201,22 @@ def test_cells_name_each_rows_image_and_the_reader_reads_it(tmp_path, seeds) -> 
     ("group_rows", "chunk_rows", "expected"),
     [
         ([50, 50, 50], 64, [50, 50, 50]),  # a chunk that straddled two groups would read both twice
+        ([50, 50], 32, [50, 50]),  # a group up to twice a chunk is one chunk
         ([5] * 13, 64, [60, 5]),  # small groups: whole groups, as many as fit
-        ([200], 64, [64, 64, 64, 8]),  # a group larger than a chunk is cut by rows
-        ([30, 100, 10], 64, [30, 64, 36, 10]),
+        ([200], 64, [64, 64, 72]),  # a group longer than that is cut by rows, up to its end
+        ([30, 100, 10], 64, [30, 100, 10]),
+        ([1], 64, [1]),
+        ([], 64, []),
     ],
 )
 def test_driver_chunks_of_cells_end_where_row_groups_end(group_rows, chunk_rows, expected) -> None:
     groups = np.repeat(np.arange(len(group_rows)), group_rows)
     chunks = list(group_aligned_chunks(groups, chunk_rows))
     assert [end - start for start, end in chunks] == expected
-    assert chunks[0][0] == 0 and chunks[-1][1] == len(groups)
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert [start for start, _ in chunks] == [sum(expected[:i]) for i in range(len(expected))]
 
 
-def test_a_driver_strategy_gets_each_row_group_in_one_chunk(tmp_path, seeds) -> None:
+def test_python_pipelined_gets_each_row_group_in_one_chunk(tmp_path, seeds) -> None:
     table = ImageTable.open(
         str(image_table(tmp_path / "t", seeds, 150, files=1, group_rows=50)), "picture", "key"
     )
@@ -223,10 +225,17 @@ def test_a_driver_strategy_gets_each_row_group_in_one_chunk(tmp_path, seeds) -> 
         datasets={150: table.index(150, ["dog", "cat"])},
         samples=(), seeds=None, spec=None, reference=None, input_mode=TABLE_CELL, skip_bad=False, table=table,
     )  # fmt: skip
-    chunks = list(workload.local_chunks(150, rows=64))
-    groups_per_chunk = [set(chunk["cell"].to_numpy() >> CELL_BITS) for chunk in chunks]
+    pipelined = get_strategy("python_pipelined")
+    chunks = list(workload.local_chunks(150, rows=32, by_row_group=pipelined.chunks_to_many_processes))
+    places = [
+        (n, group) for n, chunk in enumerate(chunks) for group in set(chunk["cell"].to_numpy() >> CELL_BITS)
+    ]
     assert sum(len(chunk) for chunk in chunks) == 150
-    assert all(len(a & b) == 0 for a, b in zip(groups_per_chunk, groups_per_chunk[1:], strict=False))
+    assert len(places) == 3  # every row group in one chunk only
+    loop = list(
+        workload.local_chunks(150, rows=32, by_row_group=get_strategy("python").chunks_to_many_processes)
+    )
+    assert [len(chunk) for chunk in loop] == [32, 32, 32, 32, 22]  # one process: the batch size as set
 
 
 @pytest.mark.spark
@@ -316,3 +325,17 @@ def test_a_staged_table_is_read_over_every_core_without_a_shuffle(spark, tmp_pat
     assert sum(per_partition) == 110 and sum(n > 0 for n in per_partition) >= 2, per_partition
     plan = rows._jdf.queryExecution().executedPlan().toString()
     assert "RoundRobinPartitioning" not in plan and "hashpartitioning" not in plan, plan
+
+
+@pytest.mark.spark
+def test_a_table_of_paths_is_spread_over_every_core(spark, tmp_path, seeds) -> None:
+    # One small file of paths is one split: read as it is, every Spark strategy would use one core.
+    paths = pa.table({"key": list(range(40)), "file": [seeds[i % len(seeds)].path for i in range(40)]})
+    pq.write_table(paths, tmp_path / "paths.parquet")
+    table = ImageTable.open(str(tmp_path / "paths.parquet"), "file", "key")
+    workload = Workload(
+        datasets={40: table.index(40, ["dog", "cat"])},
+        samples=(), seeds=None, spec=None, reference=None, input_mode="path", skip_bad=False, table=table,
+    )  # fmt: skip
+    per_partition = workload.spark_input(spark, {}, 40, partitions=None).rdd.glom().map(len).collect()
+    assert sum(per_partition) == 40 and len(per_partition) == 2 and min(per_partition) > 0, per_partition

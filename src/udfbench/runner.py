@@ -100,7 +100,7 @@ class Runner:
             df = w.spark_input(session.spark, session.inputs, case.size, case.axes.partitions)
             return strategy.transform(df, predictor, w.source)
         assert isinstance(strategy, LocalStrategy)
-        chunks = w.local_chunks(case.size, strategy.chunk_rows(predictor))
+        chunks = w.local_chunks(case.size, strategy.chunk_rows(predictor), strategy.chunks_to_many_processes)
         return strategy.predict_local(chunks, predictor, w.source)
 
     def _timed_run(

@@ -81,10 +81,11 @@ class Workload:
 
         Only the small index is cached (in ``cache``, one per session): reading the table, or in bytes
         mode the files (Spark's binaryFile source), and moving the bytes to Python is part of every
-        timed run, as it would be in production. A file list is spread over ``partitions`` (else the
-        default parallelism); a table is read in splits sized for that parallelism, without a
-        shuffle, and repartitioned only when ``partitions`` is set. Cells are cut into that many
-        runs of consecutive cells, so that each Python worker reads each row group it needs once.
+        timed run, as it would be in production. A file list, or a table of paths, is spread over
+        ``partitions`` (else the default parallelism); a table of images is read in splits sized for
+        that parallelism, without a shuffle, and repartitioned only when ``partitions`` is set.
+        Cells are cut into that many runs of consecutive cells, so that each Python worker reads each
+        row group it needs once.
         """
         from pyspark.sql import functions as F
 
@@ -111,9 +112,11 @@ class Workload:
             return df
         if self.table is not None:
             df = self.table.spark_rows(spark, df, size, parallelism)
-            if partitions:
-                # Asked for: exactly this many partitions, at the price of shuffling the images.
-                df = df.repartition(partitions)
+            if partitions or not self.table.binary:
+                # Asked for: exactly this many partitions, at the price of shuffling the images. A table
+                # of paths is small, so Spark reads it in one split, one core's work: its rows are spread
+                # over every core, and shuffling paths costs next to nothing.
+                df = df.repartition(parallelism)
             if self.table.binary:
                 return df
         if self.input_mode == "bytes":
@@ -126,13 +129,21 @@ class Workload:
             )
         return df
 
-    def local_chunks(self, size: int, rows: int) -> Iterator[pd.DataFrame]:
+    def local_chunks(self, size: int, rows: int, by_row_group: bool = False) -> Iterator[pd.DataFrame]:
         """The dataset streamed to a driver-side strategy: chunks of ``rows`` rows with columns id,
-        path, truth and, in bytes mode, ``content`` (read chunk by chunk, never all at once)."""
+        path, truth and, in bytes mode, ``content`` (read chunk by chunk, never all at once). Cells
+        come in table order, and with ``by_row_group`` in chunks that end where row groups end
+        (``group_aligned_chunks``: up to twice ``rows`` rows)."""
         index = self.datasets[size]
         if self.input_mode == TABLE_CELL:
             ordered = index.sort_values("cell")
-            for start, end in group_aligned_chunks(ordered["cell"].to_numpy() >> CELL_BITS, rows):
+            groups = ordered["cell"].to_numpy() >> CELL_BITS
+            bounds = (
+                group_aligned_chunks(groups, rows)
+                if by_row_group
+                else ((start, start + rows) for start in range(0, len(ordered), rows))
+            )
+            for start, end in bounds:
                 yield ordered.iloc[start:end]
             return
         if self.table is not None:
@@ -146,17 +157,23 @@ class Workload:
 
 
 def group_aligned_chunks(groups: np.ndarray, rows: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of chunks of at most ``rows`` rows over rows sorted by row group (``groups``
-    holds each row's group number), each ending where a row group ends whenever one ends inside
-    it: the driver's worker processes take chunks in turn, and a chunk that straddled two row
-    groups would make two processes read the same group."""
-    group_starts = np.flatnonzero(np.diff(groups)) + 1
+    """(start, end) of chunks over rows sorted by row group (``groups`` holds each row's group
+    number) that end where a row group ends: the last group end within ``rows`` rows, else the first
+    within twice that, else after ``rows`` rows (a group that long is shared between chunks anyway).
+
+    For strategies that hand chunks to several processes in turn: a chunk that straddled two row
+    groups would make two processes read the same group.
+    """
+    group_ends = np.append(np.flatnonzero(np.diff(groups)) + 1, len(groups))
     start = 0
     while start < len(groups):
-        end = min(start + rows, len(groups))
-        last = np.searchsorted(group_starts, end, side="right") - 1
-        if last >= 0 and group_starts[last] > start:
-            end = int(group_starts[last])
+        within = group_ends[(group_ends > start) & (group_ends <= start + 2 * rows)]
+        if len(within) and within[0] <= start + rows:
+            end = int(within[within <= start + rows][-1])
+        elif len(within):
+            end = int(within[0])
+        else:
+            end = start + rows
         yield start, end
         start = end
 

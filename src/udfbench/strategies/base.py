@@ -48,6 +48,9 @@ class SparkStrategy(Strategy):
 
 class LocalStrategy(Strategy):
     uses_spark = False
+    # Whether chunks go to several processes in turn; then chunks of a table's cells follow its row
+    # groups, so that no two processes read the same group.
+    chunks_to_many_processes = False
 
     def chunk_rows(self, predictor: Predictor) -> int:
         """Rows per chunk the strategy wants from the input stream."""
@@ -57,8 +60,9 @@ class LocalStrategy(Strategy):
     def predict_local(
         self, chunks: Iterable[pd.DataFrame], predictor: Predictor, source: str
     ) -> Iterator[pd.DataFrame]:
-        """Yield each chunk (``chunk_rows`` rows, the last may be fewer; column ``source`` holds what
-        to predict from) with ``label`` and ``score`` added; never hold all images at once."""
+        """Yield each chunk (``chunk_rows`` rows, the last may be fewer, or cells by row group, see
+        ``chunks_to_many_processes``; column ``source`` holds what to predict from) with ``label``
+        and ``score`` added; never hold all images at once."""
 
     def close(self) -> None:
         """Let go of what the strategy keeps between runs (worker processes), as a Spark session's

@@ -58,6 +58,7 @@ def _predict_chunk(
 class PythonPipelined(LocalStrategy):
     name = "python_pipelined"
     eval_type = "none"
+    chunks_to_many_processes = True
 
     def __init__(self) -> None:
         self._pool: Pool | None = None
