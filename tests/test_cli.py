@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import signal
 import socket
@@ -309,8 +310,6 @@ def test_an_error_raised_by_a_ctrl_c_during_setup_counts_as_the_interruption(tmp
 def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> None:
     # Seen in CI: Ctrl-C during a Spark job printed py4j's "Exception occurred while shutting down
     # connection" with a traceback after the one-line "interrupted".
-    import logging
-
     from udfbench.cli import silence_py4j_logging
 
     py4j = logging.getLogger("py4j")

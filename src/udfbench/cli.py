@@ -422,9 +422,11 @@ def _request_stop(signum: int, frame: object) -> None:
 
 
 def silence_py4j_logging() -> None:
-    """py4j logs a traceback when Ctrl-C interrupts a pending JVM call or the gateway's shutdown;
-    the interruption is reported in one line by cmd_run instead. (A filter on the root logger would
-    not do: a logger's filters skip the records its child loggers propagate to it.)"""
+    """Drop py4j's own log for the whole process: it logs a traceback when Ctrl-C interrupts a
+    pending JVM call or the gateway's shutdown, and the interruption is reported in one line by
+    cmd_run instead; a gateway that really fails still raises, and that error is reported. (A filter
+    on the root logger would not do: a logger's filters skip the records its child loggers
+    propagate to it.)"""
     logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
 
 

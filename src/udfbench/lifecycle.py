@@ -11,6 +11,7 @@ import shutil
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from udfbench import environment
 from udfbench.calibration import CalibrationFailed, calibrate, image_weights
@@ -22,9 +23,11 @@ from udfbench.planning import cluster_cores
 from udfbench.results import RunMeta
 from udfbench.resume import Resumption
 from udfbench.runner import Runner
-from udfbench.tables import ImageTable
 from udfbench.workers import usable_cores
 from udfbench.workload import Workload, prepare_workload
+
+if TYPE_CHECKING:
+    from udfbench.tables import ImageTable
 
 
 def new_run_dir(config: BenchConfig, out: Path | None) -> Path:

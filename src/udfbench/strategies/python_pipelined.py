@@ -7,10 +7,10 @@ of its time, and one TensorFlow pool across all cores pays for synchronisation t
 processes never do.
 
 The pool outlives a run, as Spark's Python workers do: its first (warmup) run pays for starting the
-processes and loading the model, the measured runs do not. Only the image sources (paths, or the encoded
-bytes in ``bytes`` mode and from tables) and the predictions cross between processes, at most two
-chunks per worker at a time, and each returns its tally increment for the driver to add. Results come
-back in row order.
+processes and loading the model, the measured runs do not. Only the image sources (paths, the encoded
+bytes in ``bytes`` mode and from tables read by Spark, or cells) and the predictions cross between
+processes, at most two chunks per worker at a time, and each returns its tally increment for the
+driver to add. Results come back in row order.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from udfbench.strategies.base import LocalStrategy
 from udfbench.workers import single_threaded_children, spawn_context, usable_cores
 
 # A single-threaded predict costs the same per image from about 16 images per batch up (measured with
-# ``calibration.calibrate`` on the built-in CNN), so the ceiling never predicts in smaller batches.
+# ``calibration.calibrate`` on the built-in CNN), so the ceiling never predicts in smaller batches,
+# but for the end of a chunk: the dataset's, or with cells a row group's (chunks follow row groups).
 MIN_BATCH = 32
 
 # In each worker process: the model load's tally, handed back with the worker's first result.
