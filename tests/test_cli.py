@@ -308,11 +308,11 @@ def test_an_error_raised_by_a_ctrl_c_during_setup_counts_as_the_interruption(tmp
 
 
 def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> None:
-    # Seen in CI: Ctrl-C during a Spark job printed py4j's "Exception occurred while shutting down
-    # connection" with a traceback after the one-line "interrupted".
-    from udfbench.cli import silence_py4j_logging
+    # Seen in CI: Ctrl-C during a Spark job printed py4j's tracebacks after the one-line
+    # "interrupted": one logged on py4j's own logger, one on the root logger from py4j's code.
+    from udfbench.cli import _not_from_py4j, silence_py4j_logging
 
-    py4j = logging.getLogger("py4j")
+    py4j, root = logging.getLogger("py4j"), logging.getLogger()
     level = py4j.level
     try:
         silence_py4j_logging()
@@ -320,6 +320,15 @@ def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> 
             raise BrokenPipeError(32, "Broken pipe")
         except BrokenPipeError:
             logging.getLogger("py4j.clientserver").exception("Exception while shutting down connection")
+            gateway = str(Path(logging.__file__).parents[1] / "site-packages/py4j/java_gateway.py")
+            root.handle(
+                root.makeRecord(
+                    "root", logging.ERROR, gateway, 1070, "KeyboardInterrupt while sending", (), None
+                )
+            )
         assert caplog.records == []
+        root.error("udfbench's own errors still get through")
+        assert len(caplog.records) == 1
     finally:
         py4j.setLevel(level)
+        root.removeFilter(_not_from_py4j)

@@ -421,13 +421,20 @@ def _request_stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _not_from_py4j(record: logging.LogRecord) -> bool:
+    return "py4j" not in Path(record.pathname).parts
+
+
 def silence_py4j_logging() -> None:
     """Drop py4j's own log for the whole process: it logs a traceback when Ctrl-C interrupts a
     pending JVM call or the gateway's shutdown, and the interruption is reported in one line by
-    cmd_run instead; a gateway that really fails still raises, and that error is reported. (A filter
-    on the root logger would not do: a logger's filters skip the records its child loggers
-    propagate to it.)"""
+    cmd_run instead; a gateway that really fails still raises, and that error is reported.
+
+    py4j logs both on its own loggers (``py4j.clientserver``: silenced by their parent's level) and
+    on the root logger (``logging.exception("KeyboardInterrupt while sending command.")``: dropped by
+    a filter on the root logger, which sees only the records logged on it directly)."""
     logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
+    logging.getLogger().addFilter(_not_from_py4j)
 
 
 def main(argv: list[str] | None = None) -> int:
