@@ -137,9 +137,8 @@ class Workload:
         index = self.datasets[size]
         if self.input_mode == TABLE_CELL:
             ordered = index.sort_values("cell")
-            groups = ordered["cell"].to_numpy() >> CELL_BITS
             bounds = (
-                group_aligned_chunks(groups, rows)
+                group_aligned_chunks(ordered["cell"].to_numpy() >> CELL_BITS, rows)
                 if by_row_group
                 else ((start, start + rows) for start in range(0, len(ordered), rows))
             )
@@ -167,11 +166,11 @@ def group_aligned_chunks(groups: np.ndarray, rows: int) -> Iterator[tuple[int, i
     group_ends = np.append(np.flatnonzero(np.diff(groups)) + 1, len(groups))
     start = 0
     while start < len(groups):
-        within = group_ends[(group_ends > start) & (group_ends <= start + 2 * rows)]
-        if len(within) and within[0] <= start + rows:
-            end = int(within[within <= start + rows][-1])
-        elif len(within):
-            end = int(within[0])
+        after = np.searchsorted(group_ends, start + rows, side="right")  # first end past ``rows`` rows
+        if after > 0 and group_ends[after - 1] > start:
+            end = int(group_ends[after - 1])
+        elif group_ends[after] <= start + 2 * rows:
+            end = int(group_ends[after])
         else:
             end = start + rows
         yield start, end
