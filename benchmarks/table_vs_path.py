@@ -14,7 +14,10 @@ then runs the batched strategies through ``udfbench run`` on the same rows, once
   its rows' places, the worker reads their row groups.
 
 Every run sends one Arrow batch per model batch (``spark.arrow_batch_size`` = batch size) and each
-case runs at two sizes, a third of ``--rows`` and ``--rows``. Prints per strategy and input the
+case runs at two sizes, a third of ``--rows`` and ``--rows``. The inputs take turns: each of the
+``--repeats`` rounds runs every input once (one warm-up, one measured run per case), each round
+starting with the next input, so a machine that slows down over the hour slows every input alike
+instead of whichever ran last. Prints per strategy and input the
 median seconds at ``--rows`` and two ratios to ``files``, each with a 95% bootstrap interval over the
 repeats: the seconds at ``--rows``, and the per-row cost (the slope of seconds over the two sizes,
 which leaves out what a run costs whatever its rows: a session's jobs, reading a table of paths).
@@ -93,7 +96,7 @@ def main() -> None:
         strategies: [{", ".join(strategies)}]
         batch_size: {args.batch_size}
         warmup: 1
-        repeats: {args.repeats}
+        repeats: 1
         budget_minutes: 600
         spark: {{arrow_batch_size: {args.batch_size}}}
         """
@@ -114,9 +117,13 @@ def main() -> None:
         "spark": read_table + ", read_with: spark}",
         "pyarrow": read_table + ", read_with: pyarrow}",
     }
-    runs = {name: run(work, name, configs[name] + textwrap.dedent(common)) for name in inputs}
-    times = {name: measured(run_dir) for name, run_dir in runs.items()}
-    print(calibration_line(runs[inputs[-1]]))
+    runs: dict[str, list[Path]] = {name: [] for name in inputs}
+    for round_number in range(args.repeats):
+        for name in inputs[round_number % len(inputs) :] + inputs[: round_number % len(inputs)]:
+            config = configs[name] + textwrap.dedent(common)
+            runs[name].append(run(work, f"{name}-{round_number + 1}", config))
+    times = {name: pd.concat([measured(run_dir) for run_dir in dirs]) for name, dirs in runs.items()}
+    print(calibration_line(runs[inputs[-1]][-1]))
     print(f"seconds at {args.rows} rows (median of {args.repeats}) per input; ratios to files of those")
     print("seconds and of the per-row cost, [95% bootstrap interval]")
     at_rows = pd.DataFrame(

@@ -4,6 +4,9 @@ writes a table every strategy then reads."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +141,30 @@ def test_a_bad_table_is_one_line_and_exit_2(tmp_path, seeds, settings, expected)
 def test_a_missing_table_is_one_line(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         ImageTable.open(str(tmp_path / "nowhere"), "image")
+
+
+def test_storage_that_cannot_be_reached_is_one_line_within_the_retry_limit() -> None:
+    # This machine reaches no storage service (nor has it credentials): without a limit pyarrow's GCS
+    # client retries for 15 minutes, and the subprocess's timeout fails the test.
+    script = textwrap.dedent(
+        """
+        import time
+        from udfbench import tables
+        from udfbench.errors import UserError
+        tables.GCS_RETRY_LIMIT_S = 2
+        started = time.perf_counter()
+        try:
+            tables.ImageTable.open("gs://udfbench-no-such-bucket/images", "image")
+        except UserError as err:
+            print(f"{time.perf_counter() - started:.1f}")
+            print(err)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    seconds, message = result.stdout.strip().splitlines()
+    assert float(seconds) < 60, seconds
+    assert message.startswith("dataset.table: cannot read table gs://udfbench-no-such-bucket/images: ")
+    assert len(message) < 400, message
 
 
 @pytest.mark.spark

@@ -32,6 +32,7 @@ import functools
 import hashlib
 import math
 import posixpath
+import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,11 @@ SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
 CELL_BITS = 32
 
 
+# pyarrow's GCS client retries a failing request for up to 15 minutes: a table whose storage cannot be
+# reached (no network, no credentials) would hold the run that long before saying why.
+GCS_RETRY_LIMIT_S = 60
+
+
 # A remote filesystem resolves its endpoint and credentials when it is made: once per file and
 # process, not once per row group a worker reads.
 @functools.lru_cache(maxsize=64)
@@ -74,7 +80,15 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), uri
     if uri.startswith("s3a://"):
         uri = "s3://" + uri.removeprefix("s3a://")
+    if uri.startswith(("gs://", "gcs://")):
+        uri += f"?retry_limit_seconds={GCS_RETRY_LIMIT_S}"
     return pafs.FileSystem.from_uri(uri)
+
+
+def _first_line(err: Exception) -> str:
+    """What a storage error says, on one line of at most 300 characters (GCS's run to thousands)."""
+    text = str(err).strip()
+    return textwrap.shorten(text.splitlines()[0], 300, placeholder=" ...") if text else type(err).__name__
 
 
 def is_local(uri: str) -> bool:
@@ -127,8 +141,7 @@ class ImageTable:
                 raise UserError(f"table {uri} does not exist", where=where)
             dataset = ds.dataset(path, filesystem=fs, format="parquet")
         except (OSError, pa.ArrowException) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"cannot read table {uri}: {first}", where=where) from None
+            raise UserError(f"cannot read table {uri}: {_first_line(err)}", where=where) from None
         schema = dataset.schema
         roles = {"image_column": image_column, "id_column": id_column, "label_column": label_column}
         for role, name in roles.items():
@@ -496,5 +509,5 @@ def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.
     try:
         writer.option("parquet.block.row.count.limit", ROWS_PER_ROW_GROUP).parquet(uri)
     except Exception as err:  # py4j and Hadoop raise many kinds; all mean "not written"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot write the staged dataset to {uri}: {first[:300]}", where=where) from None
+        message = f"cannot write the staged dataset to {uri}: {_first_line(err)}"
+        raise UserError(message, where=where) from None
