@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from PIL import Image
 
@@ -24,9 +25,11 @@ def test_colour_modes_become_rgb_in_unit_range(tmp_path: Path, mode: str, suffix
     assert array.min() >= 0.0 and array.max() <= 1.0
 
 
-def test_bytes_and_path_give_identical_arrays(seeds) -> None:
+def test_bytes_arrow_buffers_and_paths_give_identical_arrays(seeds) -> None:
     path = seeds[0].path
-    assert np.array_equal(load_image(path, SIZE), load_image(Path(path).read_bytes(), SIZE))
+    data = Path(path).read_bytes()
+    assert np.array_equal(load_image(path, SIZE), load_image(data, SIZE))
+    assert np.array_equal(load_image(path, SIZE), load_image(pa.py_buffer(data), SIZE))
 
 
 def _broken_files(folder: Path) -> list[str]:
@@ -45,6 +48,14 @@ def test_unreadable_images_raise_bad_image_naming_the_file(tmp_path: Path) -> No
     for path in _broken_files(tmp_path):
         with pytest.raises(BadImage, match=Path(path).name):
             load_image(path, SIZE)
+
+
+def test_unreadable_bytes_and_buffers_raise_bad_image(tmp_path: Path) -> None:
+    for path in _broken_files(tmp_path)[:-1]:
+        data = Path(path).read_bytes()
+        for source in (data, pa.py_buffer(data)):
+            with pytest.raises(BadImage, match=f"<{len(data)} bytes>"):
+                load_image(source, SIZE)
 
 
 def test_load_batch_skips_or_fails_on_bad_images(tmp_path: Path) -> None:

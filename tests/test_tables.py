@@ -228,7 +228,7 @@ def test_cells_name_each_rows_image_and_the_reader_reads_it(tmp_path, seeds) -> 
     for table in (ImageTable.open(str(folder), "picture", "key"), ImageTable.open(str(folder), "picture")):
         index = table.index(25, ["dog", "cat"])
         images = table.row_group_reader().read(index["cell"].tolist())
-        assert [image_key(b) for b in images] == index["path"].tolist()
+        assert [image_key(image.to_pybytes()) for image in images] == index["path"].tolist()
 
 
 @pytest.mark.parametrize(

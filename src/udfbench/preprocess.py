@@ -6,15 +6,16 @@ rows and predictions can be compared row by row.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
-# Images are read from paths (the founding study's way) or from bytes (Spark's binaryFile source);
-# None stands for a file that Spark could not read.
-ImageSource = str | bytes | None
+# Images are read from paths (the founding study's way), from bytes (Spark's binaryFile source, a
+# table's cells sent by Spark) or from Arrow buffers (cells a worker read from a table itself, left
+# where Arrow decoded them); None stands for a file or cell that could not be read.
+ImageSource = str | bytes | pa.Buffer | None
 
 
 class BadImage(Exception):
@@ -36,7 +37,8 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
     if source is None:  # bytes mode: Spark could not read the file
         raise BadImage("the file could not be read")
     try:
-        with Image.open(source if isinstance(source, str) else io.BytesIO(source)) as image:
+        # A BufferReader reads bytes and Arrow buffers in place.
+        with Image.open(source if isinstance(source, str) else pa.BufferReader(source)) as image:
             image.draft("RGB", (width, height))
             rgb = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
     except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as err:
