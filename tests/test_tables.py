@@ -227,8 +227,10 @@ def test_cells_name_each_rows_image_and_the_reader_reads_it(tmp_path, seeds) -> 
     folder = image_table(tmp_path / "t", seeds, 40, files=3)  # ids run 39..0 over three files
     for table in (ImageTable.open(str(folder), "picture", "key"), ImageTable.open(str(folder), "picture")):
         index = table.index(25, ["dog", "cat"])
-        images = table.row_group_reader().read(index["cell"].tolist())
-        assert [image_key(image.to_pybytes()) for image in images] == index["path"].tolist()
+        # Forward, backward and again: a reader's stream goes forward only and must start over.
+        cells, keys = index["cell"].tolist(), index["path"].tolist()
+        images = table.row_group_reader().read(cells + cells[::-1] + cells)
+        assert [image_key(image.to_pybytes()) for image in images] == keys + keys[::-1] + keys
 
 
 @pytest.mark.parametrize(

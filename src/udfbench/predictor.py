@@ -198,9 +198,9 @@ class Predictor:
     ) -> Decoded:
         """The first half of ``predict``: decode one batch (``map_fn`` may be a thread pool's map)."""
         started = time.perf_counter()
-        if self.table_reader is not None:
-            sources = self.table_reader.read(sources)
-        images, good = load_batch(sources, self.image_size, self.skip_bad, map_fn)
+        # Cells are read one by one as they are decoded (see RowGroupReader).
+        readable = self.table_reader.read(sources) if self.table_reader is not None else sources
+        images, good = load_batch(readable, self.image_size, self.skip_bad, map_fn)
         return Decoded(images, good, time.perf_counter() - started)
 
     def infer(self, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ rows and predictions can be compared row by row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,7 @@ def load_image(source: ImageSource, size: tuple[int, int]) -> np.ndarray:
 
 
 def load_batch(
-    sources: Sequence[ImageSource],
+    sources: Iterable[ImageSource],
     size: tuple[int, int],
     skip_bad: bool,
     map_fn: Callable[..., Iterable[np.ndarray | None]] = map,
