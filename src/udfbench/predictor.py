@@ -10,7 +10,7 @@ skipped, how the predicted classes split, and where the time went inside the wor
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -193,14 +193,12 @@ class Predictor:
             return (scores >= 0.5).astype(np.int32), scores
         return probabilities.argmax(axis=1).astype(np.int32), probabilities.max(axis=1).astype(np.float32)
 
-    def decode(
-        self, sources: Sequence[ImageSource], map_fn: Callable[..., Iterable[np.ndarray | None]] = map
-    ) -> Decoded:
-        """The first half of ``predict``: decode one batch (``map_fn`` may be a thread pool's map)."""
+    def decode(self, sources: Sequence[ImageSource]) -> Decoded:
+        """The first half of ``predict``: decode one batch."""
         started = time.perf_counter()
         # Cells are read one by one as they are decoded (see RowGroupReader).
         readable = self.table_reader.read(sources) if self.table_reader is not None else sources
-        images, good = load_batch(readable, self.image_size, self.skip_bad, map_fn)
+        images, good = load_batch(readable, self.image_size, self.skip_bad)
         return Decoded(images, good, time.perf_counter() - started)
 
     def infer(self, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:

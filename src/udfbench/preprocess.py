@@ -6,7 +6,7 @@ rows and predictions can be compared row by row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -50,12 +50,10 @@ def load_batch(
     sources: Iterable[ImageSource],
     size: tuple[int, int],
     skip_bad: bool,
-    map_fn: Callable[..., Iterable[np.ndarray | None]] = map,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode a batch; returns (images of the good rows, boolean mask of good rows).
 
-    With ``skip_bad`` false the first bad image raises ``BadImage``. ``map_fn`` may be a thread pool's
-    ``map``: Pillow releases the GIL while it decodes and resizes, so threads decode in parallel.
+    With ``skip_bad`` false the first bad image raises ``BadImage``.
     """
 
     def decode_one(source: ImageSource) -> np.ndarray | None:
@@ -66,7 +64,7 @@ def load_batch(
                 raise
             return None
 
-    decoded = list(map_fn(decode_one, sources))
+    decoded = [decode_one(source) for source in sources]
     good = np.array([image is not None for image in decoded], dtype=bool)
     images = [image for image in decoded if image is not None]
     stacked = np.stack(images) if images else np.zeros((0, *size, 3), dtype=np.float32)
