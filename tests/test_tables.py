@@ -349,13 +349,14 @@ def test_only_the_files_that_hold_a_datasets_rows_are_read(tmp_path, seeds) -> N
 def test_a_staged_table_is_read_over_every_core_without_a_shuffle(spark, tmp_path, seeds) -> None:
     stage = str(tmp_path / "stage")
     write_stage(spark, draw_rows(seeds, 120, seed=0), stage)
-    metadata = pq.ParquetFile(next(Path(stage).glob("*.parquet"))).metadata
+    first_file = pq.ParquetFile(next(Path(stage).glob("*.parquet")))
+    metadata = first_file.metadata
     groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
     assert [g.num_rows for g in groups] == [ROWS_PER_ROW_GROUP, ROWS_PER_ROW_GROUP, 20]
     assert {g.column(c).compression for g in groups for c in range(g.num_columns)} == {"UNCOMPRESSED"}
     # One image per page: pyarrow does not list pages, but each costs a header of some tens of bytes
     # beyond its values (and their 4-byte lengths); a group written as one page has one header.
-    images = pq.ParquetFile(next(Path(stage).glob("*.parquet"))).read_row_group(0, columns=["image"])
+    images = first_file.read_row_group(0, columns=["image"])
     values = sum(4 + len(v) for v in images.column("image").to_pylist())
     assert groups[0].column(1).total_compressed_size - values >= 10 * ROWS_PER_ROW_GROUP
 

@@ -441,12 +441,11 @@ class RowGroupReader:
     """Reads a table's image cells where the predicting process runs (a Spark Python worker, the
     driver), with pyarrow, for ``read_with: pyarrow``. Picklable: it travels inside the predictor.
 
-    Cells are read lazily, each image just before it is decoded, while its bytes are still in the
-    CPU's caches, as a decoder reading a file by path finds them. Reading a whole row group first
-    (tens of megabytes) cost several percent per row under Spark: each image came from memory, and
-    the model's weights were pushed out of the caches too. A row group's stream stays open until a
-    cell of another group, or an earlier row, is asked for, so rows that arrive in table order are
-    read once.
+    Cells are read lazily, each image just before it is decoded, as a decoder reading a file by path
+    gets it: a worker holds one image, not a row group's tens of megabytes (against reading whole row
+    groups first, benchmarks/table_vs_path.py measured the same speed within noise). A row group's
+    stream stays open until a cell of another group, or an earlier row, is asked for, so rows that
+    arrive in table order are read once.
     """
 
     image_column: str
@@ -540,8 +539,8 @@ def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.
     writer = ordered.write.mode("overwrite").option("compression", "none")
     writer = writer.option("parquet.block.row.count.limit", ROWS_PER_ROW_GROUP)
     # One row per page: a worker reading one image (``RowGroupReader``) then reads one image's page,
-    # not a whole row group's (Parquet checks a page's size only every 100 rows by default, so a
-    # group of 50 images was one page of ~11 MB). Measured here, a read took 45 us against 79.
+    # not a whole row group's (Spark's Parquet writer checks a page's size only every 100 rows by
+    # default, so a group of 50 images was one page of ~11 MB). Read in a loop here: 45 us against 79.
     writer = writer.option("parquet.page.row.count.limit", 1).option("parquet.page.size.row.check.min", 1)
     try:
         writer.parquet(uri)
