@@ -346,6 +346,22 @@ def test_only_the_files_that_hold_a_datasets_rows_are_read(tmp_path, seeds) -> N
 
 
 @pytest.mark.spark
+def test_a_staged_file_holds_whole_row_groups(spark, tmp_path, seeds, monkeypatch) -> None:
+    # Files cut by id range hold about ROWS_PER_FILE rows, each ending in a short row group; so do
+    # files cut by file number from a sample of the rows when all but one row fill whole files.
+    per_file = 8 * ROWS_PER_ROW_GROUP  # Spark samples 300 rows a file by default
+    monkeypatch.setattr("udfbench.tables.ROWS_PER_FILE", per_file)
+    stage = tmp_path / "stage"
+    write_stage(spark, draw_rows(seeds, 3 * per_file - 1, seed=0), str(stage))
+    files = [pq.ParquetFile(path).metadata for path in sorted(stage.glob("*.parquet"))]
+    groups = [[m.row_group(i).num_rows for i in range(m.num_row_groups)] for m in files]
+    whole = [ROWS_PER_ROW_GROUP] * 8
+    assert groups == [whole, whole, [*whole[:7], ROWS_PER_ROW_GROUP - 1]]
+    ids = pq.read_table(stage, columns=["id"]).column("id").to_pylist()
+    assert sorted(ids) == list(range(3 * per_file - 1))
+
+
+@pytest.mark.spark
 def test_a_staged_table_is_read_over_every_core_without_a_shuffle(spark, tmp_path, seeds) -> None:
     stage = str(tmp_path / "stage")
     write_stage(spark, draw_rows(seeds, 120, seed=0), stage)

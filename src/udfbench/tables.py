@@ -520,21 +520,28 @@ def check_writable(uri: str, where: str = "dataset.stage") -> None:
 
 def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.stage") -> None:
     """Write ``rows`` (id, path, truth of files on this machine) as Parquet with the image bytes to
-    ``uri``: columns id, image, label; about ``ROWS_PER_FILE`` rows per file in row groups of
-    ``ROWS_PER_ROW_GROUP``, one row per page, ordered by id, uncompressed.
+    ``uri``: columns id, image, label; ``ROWS_PER_FILE`` rows per file (the last may hold fewer) in
+    row groups of ``ROWS_PER_ROW_GROUP``, one row per page, ordered by id, uncompressed.
 
     Spark reads the files (its ``binaryFile`` source), so this runs in a local session on the driver.
     """
     from pyspark.sql import functions as F
 
-    index = spark.createDataFrame(rows[["id", "path", "truth"]], schema="id long, path string, truth string")
+    # Each row's file by its place in id order: files of exactly ``ROWS_PER_FILE`` rows (the last may
+    # be shorter) end where a row group ends. With files cut by id range they held about as many
+    # rows, each ending in a short row group, which ``python_pipelined`` predicted as a batch of
+    # another size: every new batch shape made each of its TensorFlow workers keep ~400 MB more.
+    numbered = rows.sort_values("id").assign(file=np.arange(len(rows)) // ROWS_PER_FILE)
+    index = spark.createDataFrame(
+        numbered[["id", "path", "truth", "file"]], schema="id long, path string, truth string, file long"
+    )
     files = spark.read.format("binaryFile").load(sorted(set(rows["path"])))
     files = files.selectExpr("regexp_replace(path, '^file:', '') AS path", "content")
     table = index.join(F.broadcast(files), on="path", how="left").select(
-        "id", F.col("content").alias("image"), F.col("truth").alias("label")
+        "id", "file", F.col("content").alias("image"), F.col("truth").alias("label")
     )
     files_out = max(1, math.ceil(len(rows) / ROWS_PER_FILE))
-    ordered = table.repartitionByRange(files_out, "id").sortWithinPartitions("id")
+    ordered = table.repartitionByRange(files_out, "file").sortWithinPartitions("id").drop("file")
     # Encoded images do not compress: Parquet compression would only cost CPU in every timed read.
     writer = ordered.write.mode("overwrite").option("compression", "none")
     writer = writer.option("parquet.block.row.count.limit", ROWS_PER_ROW_GROUP)
@@ -542,8 +549,16 @@ def write_stage(spark: Any, rows: pd.DataFrame, uri: str, where: str = "dataset.
     # not a whole row group's (Spark's Parquet writer checks a page's size only every 100 rows by
     # default, so a group of 50 images was one page of ~11 MB). Read in a loop here: 45 us against 79.
     writer = writer.option("parquet.page.row.count.limit", 1).option("parquet.page.size.row.check.min", 1)
+    # Spark's range partitioner draws its bounds from a sample, ``sampleSizePerPartition`` keys per
+    # output partition: with ``ROWS_PER_FILE`` of them it samples every row (up to its cap of a
+    # million), so its bounds fall exactly between file numbers and each file is one partition.
+    sample_size = "spark.sql.execution.rangeExchange.sampleSizePerPartition"
+    before = spark.conf.get(sample_size)
+    spark.conf.set(sample_size, str(ROWS_PER_FILE))
     try:
         writer.parquet(uri)
     except Exception as err:  # py4j and Hadoop raise many kinds; all mean "not written"
         message = f"cannot write the staged dataset to {uri}: {_first_line(err)}"
         raise UserError(message, where=where) from None
+    finally:
+        spark.conf.set(sample_size, before)
