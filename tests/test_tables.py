@@ -25,6 +25,8 @@ from udfbench.tables import (
     CELL_BITS,
     GCS_RETRY_LIMIT_S,
     ROWS_PER_ROW_GROUP,
+    SCAN_IMAGE_ROWS,
+    SCAN_ROWS,
     STAGE_COLUMNS,
     ImageTable,
     _filesystem,
@@ -104,6 +106,13 @@ def test_first_rows_by_id_or_file_order_stream_in_chunks(tmp_path, seeds) -> Non
     assert index["truth"].eq("").all()  # no label column
     # The reference sees each distinct image once, however many rows repeat it.
     assert len(list(in_files.images(9))) == len(seeds)
+
+
+def test_a_scan_holds_a_few_images_at_a_time(tmp_path, seeds) -> None:
+    table = ImageTable.open(str(image_table(tmp_path / "t", seeds, 300, files=1)), "picture", "key")
+    images = [part.num_rows for part in table.scan(300, ["picture"])]
+    assert sum(images) == 300 and max(images) == SCAN_IMAGE_ROWS
+    assert [part.num_rows for part in table.scan(300, ["animal"])] == [SCAN_ROWS, 300 - SCAN_ROWS]
 
 
 def test_rebatch_cuts_exact_chunks() -> None:

@@ -62,6 +62,11 @@ SPLITS_PER_CORE = 2
 MIN_SPLIT_BYTES = 1 << 20  # below this a split's start-up outweighs any balance it buys
 NULL_KEY = "null"  # the key of a null image cell: never decodable, skipped or failed like a bad file
 SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
+# Rows per record batch when streaming images: 256 rows of the built-in ~230 KB images made 59 MB
+# batches, and indexing a 3000-row table took the driver's RSS up by ~400 MB (~200 MB with 32). A
+# size in bytes cannot be chosen ahead from the files' metadata: a column of repeated images is
+# dictionary-encoded, a fraction of the size it reads to.
+SCAN_IMAGE_ROWS = 32
 # How a scan streams: one batch read ahead of the one in use, one thread, no file pre-buffered
 # whole. With pyarrow's defaults (16 batches and 4 files ahead, threads, pre-buffering) the driver's
 # pool held up to 650 MB of a 3000-row table's images while it indexed them; with these, ~220 MB.
@@ -107,9 +112,17 @@ def image_key(value: Any) -> str:
     """The reference's key of one image cell: its path, or a digest of its bytes."""
     if value is None:
         return NULL_KEY
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | pa.Buffer):
         return "sha1:" + hashlib.sha1(value, usedforsecurity=False).hexdigest()
     return str(value)
+
+
+def image_keys(column: pa.ChunkedArray) -> list[str]:
+    """Each cell's ``image_key``; bytes are hashed in Arrow's buffers, not copied into Python first
+    (which took half the time of indexing a table)."""
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return [image_key(cell.as_buffer()) if cell.is_valid else NULL_KEY for cell in column]
+    return [image_key(value) for value in column.to_pylist()]
 
 
 def _is_int(t: pa.DataType) -> bool:
@@ -225,10 +238,11 @@ class ImageTable:
         }
 
     # -- the driver: streaming reads -----------------------------------------------------------
-    def scan(self, size: int, columns: Sequence[str] = (), batch_rows: int = SCAN_ROWS) -> Iterator[pa.Table]:
+    def scan(self, size: int, columns: Sequence[str] = ()) -> Iterator[pa.Table]:
         """The dataset of ``size`` rows, streamed: batches of ``columns`` plus ``id`` (and, without
         an id column, ``_file`` and ``_row``: where Spark will find the row)."""
         wanted = [c for c in dict.fromkeys(columns) if c]
+        batch_rows = SCAN_IMAGE_ROWS if self.image_column in wanted else SCAN_ROWS
         if self.id_column:
             # The first ``size`` ids are those up to the size-th smallest (ids are unique); the filter
             # lets pyarrow skip row groups by their statistics.
@@ -271,7 +285,7 @@ class ImageTable:
             if not self.id_column:
                 frame["_file"] = part.column("_file").to_pylist()
                 frame["_row"] = part.column("_row").to_numpy()
-            frame["path"] = [image_key(v) for v in part.column(self.image_column).to_pylist()]
+            frame["path"] = image_keys(part.column(self.image_column))
             frame["truth"] = (
                 _truths(part.column(self.label_column).to_pylist(), classes) if self.label_column else ""
             )
@@ -299,11 +313,11 @@ class ImageTable:
         """Each distinct image of the dataset once, as (key, what to decode): for the reference."""
         seen: set[str] = set()
         for part in self.scan(size, [self.image_column]):
-            for value in part.column(self.image_column).to_pylist():
-                key = image_key(value)
+            column = part.column(self.image_column)
+            for key, cell in zip(image_keys(column), column, strict=True):
                 if key not in seen:
                     seen.add(key)
-                    yield key, value
+                    yield key, cell.as_py()
 
     def chunks(self, index: pd.DataFrame, rows: int, source: str) -> Iterator[pd.DataFrame]:
         """The rows of ``index`` as pandas chunks of ``rows`` rows (id, path, truth, and in bytes mode
