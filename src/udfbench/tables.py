@@ -69,7 +69,8 @@ SCAN_ROWS = 256  # rows per pyarrow record batch when streaming
 SCAN_IMAGE_ROWS = 32
 # How a scan streams: one batch read ahead of the one in use, one thread, no file pre-buffered
 # whole. With pyarrow's defaults (16 batches and 4 files ahead, threads, pre-buffering) the driver's
-# pool held up to 650 MB of a 3000-row table's images while it indexed them; with these, ~220 MB.
+# pool held up to 650 MB of a 3000-row table's images while it indexed them; with these, ~220 MB
+# in batches of 256 rows and ~80 MB in batches of ``SCAN_IMAGE_ROWS``.
 SCAN_STREAMING = {
     "batch_readahead": 1,
     "use_threads": False,
