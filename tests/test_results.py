@@ -6,10 +6,20 @@ import json
 
 import pandas as pd
 import pytest
-from tests.conftest import bench_config
+from tests.conftest import bench_config, result_row, run_cli
 
 from udfbench.errors import UserError
-from udfbench.results import RunMeta, case_ids, case_name, read_meta, write_meta
+from udfbench.results import (
+    RESULTS_FILE,
+    CsvAppender,
+    ResultRow,
+    RunMeta,
+    case_ids,
+    case_name,
+    read_meta,
+    read_results,
+    write_meta,
+)
 
 
 def test_read_meta_refuses_a_foreign_schema_naming_the_file(tmp_path) -> None:
@@ -48,3 +58,74 @@ def test_a_case_has_one_name_and_one_key_whatever_pandas_did_to_its_settings() -
     assert case_name(row) == "local/udf/n=200"
     assert case_name(row, ["batch_size", "partitions"]) == "local/udf/n=200/batch_size=8/partitions=default"
     assert case_name(row, with_cluster=False, with_size=False) == "udf"
+
+
+def _results(folder, rows: int = 3):
+    """A run folder's results.csv of ``rows`` measured runs, as udfbench writes it."""
+    folder.mkdir()
+    out = CsvAppender(folder / RESULTS_FILE, ResultRow)
+    for repeat in range(1, rows + 1):
+        out.append(result_row("r", "udf", 10, 1.5, repeat=repeat))
+    out.close()
+    return folder / RESULTS_FILE
+
+
+def _replace_in_line(path, number: int, old: str, new: str) -> None:
+    lines = path.read_bytes().split(b"\r\n")
+    lines[number - 1] = lines[number - 1].replace(old.encode("latin-1"), new.encode("latin-1"), 1)
+    path.write_bytes(b"\r\n".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("line", "old", "new", "words"),
+    [
+        (3, ",local,", ",caf\xe9,", "not UTF-8 text: line 3 holds byte 0xe9"),
+        (3, ",local,", ',"local,', "line 3: column cluster runs over several lines"),
+        (3, ",udf,", ",udf,surplus,", "line 3: more cells than the header has columns"),
+        (3, ",udf,", ",udf," + "x" * 200_000 + ",", "line 3: not valid CSV: field larger than field limit"),
+        (3, ",ok,1.5,", ",ok,0.0,", "line 3, column seconds: a run that ended ok needs its seconds"),
+        (3, ",ok,1.5,", ",ok,nan,", "line 3, column seconds: a run that ended ok needs its seconds"),
+        (2, ",ok,1.5,", ",ok,,", "line 2, column seconds: a run that ended ok needs its seconds"),
+        (2, ",1,,2,2,", ",1,,0,2,", "line 2, column cores: Input should be greater than 0"),
+    ],
+)  # fmt: skip
+def test_a_damaged_results_file_is_one_error_naming_its_line(tmp_path, line, old, new, words) -> None:
+    path = _results(tmp_path / "run")
+    assert len(read_results(tmp_path / "run")) == 3
+    _replace_in_line(path, line, old, new)
+    with pytest.raises(UserError) as caught:
+        read_results(tmp_path / "run")
+    assert str(caught.value).startswith(f"{path}: ") and words in str(caught.value)
+
+
+def test_a_results_file_saved_with_a_byte_order_mark_reads(tmp_path) -> None:
+    path = _results(tmp_path / "run")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_results(tmp_path / "run")["seconds"].tolist() == [1.5, 1.5, 1.5]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (b'{"run_id": "caf\xe9"}', "meta.json: not UTF-8 text: line 1 holds byte 0xe9"),
+        (b"", "meta.json: (top level): Invalid JSON"),
+        (b"[]", "meta.json: (top level): Input should be an object"),
+    ],
+)
+def test_a_damaged_meta_file_is_one_error_naming_it(tmp_path, text: bytes, words: str) -> None:
+    (tmp_path / "meta.json").write_bytes(text)
+    with pytest.raises(UserError, match="^" + str(tmp_path)) as caught:
+        read_meta(tmp_path)
+    assert words in str(caught.value)
+
+
+def test_the_cli_reports_a_damaged_run_folder_in_one_line(tmp_path) -> None:
+    write_meta(tmp_path, RunMeta(run_id="r", name="n", status="complete", started_at="t",
+                                 config_file="b.yaml", config=bench_config()))  # fmt: skip
+    path = _results(tmp_path / "r")
+    (tmp_path / "meta.json").rename(tmp_path / "r" / "meta.json")
+    _replace_in_line(path, 2, ",local,", ",caf\xe9,")
+    for verb in (["check", str(path.parent), "--baseline", str(path.parent)], ["report", str(path.parent)]):
+        result = run_cli(*verb, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip() == f"udfbench: error: {path}: not UTF-8 text: line 2 holds byte 0xe9"

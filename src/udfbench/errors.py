@@ -1,11 +1,13 @@
 """The one exception type that means "the user gave us something we cannot use".
 
-The CLI turns it into a single line on stderr and exit status 2; everything else is a bug.
+The CLI turns it into a single line on stderr and exit status 2; everything else is a bug. A file
+the user hands us (a config, a run folder's CSV or JSON) that cannot be read as text becomes one too.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -18,6 +20,29 @@ class UserError(Exception):
         self.where = where
         self.message = message
         super().__init__(f"{where}: {message}" if where else message)
+
+
+def unreadable(path: Path, err: OSError | UnicodeDecodeError) -> UserError:
+    """Why a file we read (a config, a run folder's CSV or JSON) cannot be read, in one line."""
+    if isinstance(err, UnicodeDecodeError):
+        # A file read in chunks reports its offset into the chunk: find the byte in the whole file.
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as whole:
+            err = whole
+        line = err.object.count(b"\n", 0, err.start) + 1
+        return UserError(
+            f"not UTF-8 text: line {line} holds byte 0x{err.object[err.start]:02x}", where=str(path)
+        )
+    return UserError(f"cannot read it: {err.strerror or err}", where=str(path))
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 file's text (a leading byte-order mark dropped, as editors on Windows write one)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise unreadable(path, err) from None
 
 
 class CaseFailed(Exception):

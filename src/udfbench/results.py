@@ -18,10 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from udfbench.config import AXES, UNSET_AXES, BenchConfig
-from udfbench.errors import UserError
+from udfbench.errors import UserError, read_text, unreadable
 from udfbench.events import RunListener
 from udfbench.limits import Limit, limit_images_per_s
 
@@ -52,9 +60,25 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _Run(_Row):
+    """A timed run's row: one that ended "ok" was measured, so its seconds are a real duration."""
+
+    @field_validator("seconds", check_fields=False)
+    @classmethod
+    def _measured(cls, seconds: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("status") == "ok" and not (
+            seconds is not None and math.isfinite(seconds) and seconds > 0
+        ):
+            raise ValueError(
+                "a run that ended ok needs its seconds, a positive number; "
+                f"this one has {'none' if seconds is None else seconds}"
+            )
+        return seconds
+
+
 _MEASUREMENT: dict[str, Any] = {
-    "cores": (int, ...),  # executor cores of the cluster (driver cores for local strategies)
-    "slots": (int, ...),  # tasks that can run at once: min(cores / task_cpus, partitions); 1 for a loop
+    "cores": (PositiveInt, ...),  # executor cores of the cluster (driver cores for local strategies)
+    "slots": (PositiveInt, ...),  # tasks at once: min(cores / task_cpus, partitions); 1 for a loop
     "repeat": (int, ...),
     "warmup": (bool, ...),
     "status": (Status, ...),
@@ -84,12 +108,12 @@ _MEASUREMENT: dict[str, Any] = {
 # that may be unset defaults to None, so results written before it existed still read.
 ResultRow = create_model(
     "ResultRow",
-    __base__=_Row,
+    __base__=_Run,
     run_id=(str, ...),
     cluster=(str, ...),
     strategy=(str, ...),
     eval_type=(str, ...),
-    size=(int, ...),
+    size=(PositiveInt, ...),
     input_mode=(str, ...),
     sink=(str, ...),
     **{name: (int | None, None if name in UNSET_AXES else ...) for name in AXES},
@@ -253,10 +277,11 @@ def read_meta(run_dir: Path) -> RunMeta:
     if not path.is_file():
         raise UserError("not a udfbench run folder (no meta.json)", where=str(run_dir))
     try:
-        meta = RunMeta.model_validate_json(path.read_text(encoding="utf-8"))
+        meta = RunMeta.model_validate_json(read_text(path))
     except ValidationError as err:
         e = err.errors(include_url=False)[0]
-        raise UserError(e["msg"], where=f"{path}: {'.'.join(map(str, e['loc']))}") from None
+        field = ".".join(map(str, e["loc"])) or "(top level)"
+        raise UserError(e["msg"].removeprefix("Value error, "), where=f"{path}: {field}") from None
     if meta.schema_version != SCHEMA_VERSION:
         raise UserError(
             f"schema version {meta.schema_version}, this udfbench reads {SCHEMA_VERSION}", str(path)
@@ -271,21 +296,40 @@ TEXT_COLUMNS = frozenset({"error", "detail"})
 def _read_models(path: Path, model: type[_Row]) -> list[Any]:
     if not path.is_file():
         raise UserError("file not found", where=str(path))
-    with path.open(newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file)
-        required = {name for name, info in model.model_fields.items() if info.is_required()}
-        missing = required - set(reader.fieldnames or [])
-        if missing:
-            raise UserError(f"missing columns {', '.join(sorted(missing))}", where=str(path))
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            cleaned = {k: (None if v == "" and k not in TEXT_COLUMNS else v) for k, v in raw.items()}
-            try:
-                rows.append(model.model_validate(cleaned))
-            except ValidationError as err:
-                e = err.errors(include_url=False)[0]
-                raise UserError(f"{e['msg']}", where=f"{path}: line {line}, column {e['loc'][0]}") from None
+    rows = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.DictReader(file)
+            required = {name for name, info in model.model_fields.items() if info.is_required()}
+            missing = required - set(reader.fieldnames or [])
+            if missing:
+                raise UserError(f"missing columns {', '.join(sorted(missing))}", where=str(path))
+            ended = reader.line_num  # a record may span lines: it is named by its first
+            for raw in reader:
+                rows.append(_row_model(model, raw, where=f"{path}: line {ended + 1}"))
+                ended = reader.line_num
+    except (OSError, UnicodeDecodeError) as err:
+        raise unreadable(path, err) from None
+    except csv.Error as err:
+        raise UserError(f"not valid CSV: {err}", where=f"{path}: line {reader.reader.line_num}") from None
     return rows
+
+
+def _row_model(model: type[_Row], raw: dict[str | None, str | list[str]], where: str) -> Any:
+    """One CSV record as ``model``; ``where`` names its line."""
+    if None in raw:
+        raise UserError("more cells than the header has columns", where=where)
+    # Only a quote left open makes a cell span lines; it would swallow the rows after it unseen.
+    spanning = [k for k, v in raw.items() if k not in TEXT_COLUMNS and "\n" in str(v)]
+    if spanning:
+        raise UserError(f"column {spanning[0]} runs over several lines (a quote left open?)", where=where)
+    cleaned = {k: (None if v == "" and k not in TEXT_COLUMNS else v) for k, v in raw.items()}
+    try:
+        return model.model_validate(cleaned)
+    except ValidationError as err:
+        e = err.errors(include_url=False)[0]
+        column = e["loc"][0] if e["loc"] else "(row)"
+        raise UserError(e["msg"].removeprefix("Value error, "), where=f"{where}, column {column}") from None
 
 
 def rows_frame(rows: Sequence[_Row], model: type[_Row] = ResultRow) -> pd.DataFrame:
