@@ -100,6 +100,19 @@ BAD = [
     ),
     (VALID.replace("[10, 20]}", "[10, 20], read_with: pyarrow}"), "dataset", "neither is given"),
     (VALID.replace("[10, 20]}", "[10, 20], read_with: arrow}"), "dataset.read_with", "'spark' or 'pyarrow'"),
+    # A sweepable setting is a number or a list: a bad list item is told as such, not as "not a number".
+    (VALID + "    batch_size: [8, 0]\n", "batch_size[1]: Input should be greater than 0", ""),
+    (VALID.replace("[10, 20]}", "[10, 20], seed: true}"), "dataset.seed", "valid integer"),
+    (VALID + "    model: {classes: [dog, cat, dog]}\n", "model.classes", "class dog is listed more"),
+    (VALID.replace("[python, udf]", "[python, udf, python]"), "strategies", "strategy python is listed more"),
+    (VALID + "    ? [a, b]\n    : 1\n", "line 5, column 3", "found unhashable key"),
+    (VALID + "    output_dir: ~no-such-user-udfbench/x\n", "output_dir", "not a usable path"),
+    (VALID + '    model: {path: "a\\0b.keras"}\n', "model.path", "not a usable path"),
+    (
+        VALID + "    clusters: [{name: c, kind: standalone, start_timeout_s: .inf}]\n",
+        "clusters[0].start_timeout_s",
+        "finite number",
+    ),
 ]
 
 
@@ -144,5 +157,13 @@ def test_cli_missing_config_and_bad_override(tmp_path: Path) -> None:
     path = write_config(tmp_path, VALID)
     bad = run_cli("validate", str(path), "--sizes", "10,x", timeout=120)
     assert bad.returncode == 2 and "--sizes" in bad.stderr and "Traceback" not in bad.stderr
+    # A bad value from the command line is blamed on its flag, not on the file it overrides.
+    for flag, value, message in [
+        ("--sizes", "0", "--sizes (dataset.sizes[0]): Input should be greater than 0"),
+        ("--strategies", "python,nope", "--strategies (strategies): unknown strategy nope"),
+        ("--seed-images", str(path), f"--seed-images (dataset.seed_images): {path} is not a folder"),
+    ]:
+        bad = run_cli("validate", str(path), flag, value, timeout=120)
+        assert bad.returncode == 2 and bad.stderr.startswith(f"udfbench: error: {message}"), bad.stderr
     ok = run_cli("validate", str(path), "--sizes", "5,6,7", "--strategies", "python", timeout=120)
     assert ok.returncode == 0 and "3 cases" in ok.stdout, ok.stderr

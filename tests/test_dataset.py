@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,8 @@ def test_seed_folder_labels_by_name_and_rejects_empty(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(UserError, match="no .jpg"):
         read_seed_folder(empty, ["dog", "cat"])
+    latin1 = tmp_path / "latin1"
+    latin1.mkdir()
+    Image.new("RGB", (20, 20)).save(latin1 / os.fsdecode(b"cat.caf\xe9.jpg"))
+    with pytest.raises(UserError, match=r"file name b'cat.caf\\xe9.jpg' in .*latin1 is not UTF-8: rename it"):
+        read_seed_folder(latin1, ["dog", "cat"])

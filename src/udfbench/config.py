@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from udfbench.errors import UserError
+from udfbench.errors import UserError, read_text
 from udfbench.runtimes.registry import MODEL_SUFFIXES
 from udfbench.strategies.registry import STRATEGY_NAMES
 
@@ -85,6 +85,14 @@ MasterUrl = Annotated[str, AfterValidator(_master_url)]
 MemorySize = Annotated[str, AfterValidator(_memory)]
 
 
+def _once_each(values: list[Any], what: str) -> list[Any]:
+    """``values`` as given, unless one is listed twice (a size, a class or a strategy names one thing)."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} {', '.join(repeated)} is listed more than once")
+    return values
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -92,7 +100,7 @@ class Strict(BaseModel):
 class DatasetConfig(Strict):
     seed_images: str = Field(BUILTIN, description="folder of JPEG/PNG seed images, or 'builtin'")
     sizes: Annotated[list[PositiveInt], Field(min_length=1)]
-    seed: int = 42
+    seed: Annotated[int, Field(strict=True)] = 42
     input_mode: Literal["path", "bytes"] = "path"
     on_bad_image: Literal["fail", "skip"] = "fail"
     # A Parquet table of images (file or folder, any URI Spark and pyarrow read) instead of seeds.
@@ -128,10 +136,7 @@ class DatasetConfig(Strict):
     @field_validator("sizes")
     @classmethod
     def _distinct_sizes(cls, sizes: list[int]) -> list[int]:
-        repeated = sorted({s for s in sizes if sizes.count(s) > 1})
-        if repeated:
-            raise ValueError(f"size {', '.join(map(str, repeated))} is listed more than once")
-        return sizes
+        return _once_each(sizes, "size")
 
 
 class NormalizeConfig(Strict):
@@ -154,6 +159,11 @@ class ModelConfig(Strict):
     image_size: PositiveInt = 192
     classes: Annotated[list[str], Field(min_length=2)] = ["dog", "cat"]
     normalize: NormalizeConfig | None = None
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct_classes(cls, classes: list[str]) -> list[str]:
+        return _once_each(classes, "class")
 
 
 class ParityConfig(Strict):
@@ -184,7 +194,7 @@ class ClusterConfig(Strict):
     workers: PositiveInt = 2
     worker_cores: PositiveInt = 1
     worker_memory: MemorySize = "2g"
-    start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    start_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 60.0
     # standalone: ports to bind on 127.0.0.1; unset means a free one is picked.
     master_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     webui_port: Annotated[int, Field(ge=1, le=65535)] | None = None
@@ -226,9 +236,7 @@ class BenchConfig(Strict):
         unknown = [n for n in names if n not in STRATEGY_NAMES]
         if unknown:
             raise ValueError(f"unknown strategy {', '.join(unknown)}; known: {', '.join(STRATEGY_NAMES)}")
-        if len(set(names)) != len(names):
-            raise ValueError("a strategy is listed twice")
-        return names
+        return _once_each(names, "strategy")
 
     @field_validator("clusters")
     @classmethod
@@ -295,34 +303,53 @@ def axes_grid(config: BenchConfig) -> list[Axes]:
     return [Axes(**dict(zip(AXES, combo, strict=True))) for combo in itertools.product(*values)]
 
 
+def _is_branch(item: Any) -> bool:
+    """Whether a part of a pydantic error's location names a validator or a union's branch (a
+    sweepable setting is one number or a list of them), not a key of the file."""
+    return isinstance(item, str) and (
+        item.startswith(("function-", "list[", "constrained-")) or item in {"int", "none"}
+    )
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif not item.startswith("function-") and item not in {"list[int]", "int", "constrained-int"}:
+        elif not _is_branch(item):
             parts.append(("." if parts else "") + item)
     return "".join(parts) or "(top level)"
 
 
 def _first_error(path: Path, err: ValidationError) -> UserError:
-    e = err.errors(include_url=False)[0]
-    field = _field_path(e["loc"])
+    """The first problem in the file, in one line. A value that fits none of a union's branches
+    fails in each: those failures are one problem, told by the branch the value went deepest into
+    (``batch_size: [0]`` is a list whose item is too small, not "not an integer")."""
+    problems: dict[tuple[Any, ...], list[Any]] = {}
+    for e in err.errors(include_url=False):
+        loc = e["loc"]
+        branch = next((i for i, item in enumerate(loc) if _is_branch(item)), len(loc))
+        problems.setdefault(loc[:branch], []).append(e)
+    e = max(next(iter(problems.values())), key=lambda e: len(e["loc"]))
     message = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         message = "unknown key"
-    more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
-    return UserError(f"{message}{more}", where=f"{path}: {field}")
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return UserError(f"{message}{more}", where=f"{path}: {_field_path(e['loc'])}")
 
 
-def _resolve(base: Path, value: str) -> str:
-    p = Path(value).expanduser()
-    return str(p if p.is_absolute() else (base / p).resolve())
+def _resolve(base: Path, value: str, where: str) -> str:
+    """A path from the config's folder (``~`` is a home folder); ``where`` names the field."""
+    try:
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+    except (RuntimeError, ValueError, OSError) as err:  # ~nosuchuser, a NUL byte
+        raise UserError(f"not a usable path: {value!r} ({err})", where=where) from None
 
 
-def _resolve_uri(base: Path, value: str) -> str:
+def _resolve_uri(base: Path, value: str, where: str) -> str:
     """A URI as given; a plain path (no scheme) taken from the config's folder."""
-    return value if "://" in value or value.startswith("file:") else _resolve(base, value)
+    return value if "://" in value or value.startswith("file:") else _resolve(base, value, where)
 
 
 def parse_config(raw: Any, path: Path) -> BenchConfig:
@@ -336,16 +363,19 @@ def parse_config(raw: Any, path: Path) -> BenchConfig:
     base = path.parent
     dataset = config.dataset
     if dataset.seed_images != BUILTIN:
-        folder = Path(_resolve(base, dataset.seed_images))
+        where = f"{path}: dataset.seed_images"
+        folder = Path(_resolve(base, dataset.seed_images, where))
         if not folder.is_dir():
-            raise UserError(f"folder {folder} does not exist", where=f"{path}: dataset.seed_images")
+            problem = f"{folder} is not a folder" if folder.exists() else f"folder {folder} does not exist"
+            raise UserError(problem, where=where)
         dataset = dataset.model_copy(update={"seed_images": str(folder)})
     for field in ("table", "stage"):
         if getattr(dataset, field):
-            dataset = dataset.model_copy(update={field: _resolve_uri(base, getattr(dataset, field))})
+            resolved = _resolve_uri(base, getattr(dataset, field), f"{path}: dataset.{field}")
+            dataset = dataset.model_copy(update={field: resolved})
     model = config.model
     if model.path:
-        file = Path(_resolve(base, model.path))
+        file = Path(_resolve(base, model.path, f"{path}: model.path"))
         if not file.is_file():
             raise UserError(f"file {file} does not exist", where=f"{path}: model.path")
         if file.suffix.lower() not in MODEL_SUFFIXES:
@@ -354,7 +384,11 @@ def parse_config(raw: Any, path: Path) -> BenchConfig:
             )
         model = model.model_copy(update={"path": str(file)})
     return config.model_copy(
-        update={"dataset": dataset, "model": model, "output_dir": _resolve(base, config.output_dir)}
+        update={
+            "dataset": dataset,
+            "model": model,
+            "output_dir": _resolve(base, config.output_dir, f"{path}: output_dir"),
+        }
     )
 
 
@@ -365,6 +399,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:  # a list or mapping as a key: SafeLoader's own check says where
+                continue
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice", key_node.start_mark
@@ -375,14 +413,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_yaml(path: Path) -> Any:
     if not path.is_file():
-        raise UserError("config file not found", where=str(path))
+        raise UserError(
+            "is a folder, not a config file" if path.is_dir() else "config file not found", where=str(path)
+        )
+    text = read_text(path)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (safe)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (safe)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{path}: line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         raise UserError(f"not valid YAML: {err.problem}", where=where) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+    except yaml.YAMLError as err:
         raise UserError(f"not valid YAML: {err}", where=str(path)) from None
 
 

@@ -8,6 +8,7 @@ Everything is a pure function of the seed, so a run can be reproduced from its c
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,14 @@ def read_seed_folder(folder: Path, classes: list[str]) -> list[SeedImage]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"no .jpg, .jpeg or .png files in {folder}", where="dataset.seed_images")
+    for file in files:
+        try:
+            file.name.encode("utf-8")
+        except UnicodeEncodeError:  # the JVM, results.csv and meta.json hold paths as UTF-8 text
+            raise UserError(
+                f"file name {os.fsencode(file.name)!r} in {folder} is not UTF-8: rename it",
+                where="dataset.seed_images",
+            ) from None
     return [SeedImage(str(p), p.name.split(".")[0] if p.name.split(".")[0] in classes else "") for p in files]
 
 
