@@ -213,9 +213,16 @@ def test_cli_exit_codes_and_machine_readable_outputs(tmp_path) -> None:
         ([str(tmp_path / "nope"), "--baseline", str(a)], "run folder not found"),
         ([str(b), "--baseline", str(tmp_path)], "meta.json"),
         ([str(b), "--baseline", str(a), "--threshold", "lots"], "--threshold"),
+        ([str(b), "--baseline", str(a), "--out", str(b / "check.md")], "check.md is a file, not a folder"),
     ]:
         result = run_cli("check", *args, timeout=120)
         assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    # A CI runner's summary file that cannot be written is warned about; the verdict still decides.
+    summary = tmp_path / "no-such-folder" / "summary.md"
+    warned = run_cli("check", str(b), "--baseline", str(a), env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert warned.returncode == 1 and warned.stderr.strip() == (
+        f"udfbench: warning: GITHUB_STEP_SUMMARY: cannot append to {summary}: No such file or directory"
+    )
 
 
 @pytest.mark.slow

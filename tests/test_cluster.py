@@ -6,6 +6,7 @@ import socket
 from contextlib import closing
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from tests.conftest import run_cli, write_config
 
@@ -59,6 +60,23 @@ def test_a_dead_external_master_is_one_line_within_the_start_timeout(tmp_path: P
     ]
     # ... before any Spark session started, so Spark's own minute of retries never ran.
     assert not (tmp_path / "run" / SPARK_LOG).exists()
+
+
+def test_a_cluster_found_dead_mid_run_keeps_the_cases_measured_before_it(tmp_path: Path) -> None:
+    url = f"spark://127.0.0.1:{closed_port()}"
+    gone = f'{{name: gone, kind: external, master: "{url}", start_timeout_s: 3}}'
+    clusters = f"{{name: here, kind: local, cores: 1}}, {gone}"
+    config = write_config(tmp_path, RUN.format(cluster=clusters))
+    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=300)
+    assert result.returncode == 2
+    report = tmp_path / "run" / "report.html"
+    assert udfbench_lines(result.stderr) == [
+        f"udfbench: error: cluster gone: no Spark master answers at {url} (tried for 3 s); "
+        f"what was measured before it is in {report}"
+    ]
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert list(results["cluster"]) == ["here"] and list(results["status"]) == ["ok"]
+    assert "here" in report.read_text()
 
 
 def test_a_master_that_is_no_url_is_one_line(tmp_path: Path) -> None:

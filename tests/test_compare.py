@@ -165,7 +165,8 @@ def test_clusters_of_one_run_are_columns_matched_without_the_cluster(tmp_path) -
 def test_html_escapes_names_embeds_every_plot_and_needs_no_network(tmp_path) -> None:
     folder = tmp_path / "<b>run-a"
     a = write_run(folder, cases(strategies=("python", EVIL)), cluster=EVIL)
-    b = write_run(tmp_path / "run-b", cases(strategies=("python", EVIL), seed=3))
+    # A run named after its folder may hold "$": matplotlib must draw it, not parse it as a formula.
+    b = write_run(tmp_path / "run-b $\\bogus{$", cases(strategies=("python", EVIL), seed=3))
     html = write_comparison(compare_runs([a, b]), tmp_path / "out").read_text()
     assert "<img src=x" not in html and "<b>run-a" not in html
     assert "&lt;img src=x" in html and "&lt;b&gt;run-a" in html
@@ -173,7 +174,7 @@ def test_html_escapes_names_embeds_every_plot_and_needs_no_network(tmp_path) -> 
     assert html.count("data:image/png;base64,") == 6 and "Not shown" not in html
     assert "http://" not in html and "https://" not in html
     written = pd.read_csv(tmp_path / "out" / "compare.csv")
-    assert len(written) == 2 * 4 and set(written["column"]) == {"<b>run-a", "run-b"}
+    assert len(written) == 2 * 4 and set(written["column"]) == {"<b>run-a", "run-b $\\bogus{$"}
 
 
 def test_nothing_to_compare_is_a_user_error(tmp_path) -> None:
@@ -204,6 +205,10 @@ def test_cli_writes_next_to_the_first_run_and_refuses_bad_folders_in_one_line(tm
         failed = run_cli("compare", *args, "--out", str(tmp_path / "x"), timeout=120)
         assert failed.returncode == 2 and message in failed.stderr, failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+    in_the_way = run_cli("compare", str(a), str(b), "--out", str(a / "meta.json"), timeout=120)
+    assert in_the_way.returncode == 2 and in_the_way.stderr.strip() == (
+        f"udfbench: error: --out: {a / 'meta.json'} is a file, not a folder"
+    )
 
 
 @pytest.mark.slow

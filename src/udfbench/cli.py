@@ -43,6 +43,17 @@ def _int_list(flag: str, text: str) -> list[int]:
     return values
 
 
+# The config key each command-line setting overrides.
+FLAGS = {
+    "dataset.sizes": "--sizes",
+    "strategies": "--strategies",
+    "repeats": "--repeats",
+    "warmup": "--warmup",
+    "dataset.seed_images": "--seed-images",
+    "model.path": "--model",
+}
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line settings as dotted config keys; paths are taken from the current folder."""
     found: dict[str, Any] = {}
@@ -59,6 +70,34 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.model:
         found["model.path"] = str(Path(args.model).resolve())
     return found
+
+
+def _config(args: argparse.Namespace):
+    """The config file with the command line's settings on top; a bad setting from the command
+    line is blamed on its flag, not on the file."""
+    from udfbench.config import load_config
+
+    overrides = _overrides(args)
+    try:
+        return load_config(args.config, overrides)
+    except UserError as err:
+        field = (err.where or "").removeprefix(f"{args.config}: ")
+        given = [d for d in overrides if field == d or field.startswith((f"{d}[", f"{d}."))]
+        if not given:
+            raise
+        raise UserError(err.message, where=f"{FLAGS[given[0]]} ({field})") from None
+
+
+def _out_folder(out: Path) -> Path:
+    """A verb's ``--out`` folder, made now: a file in the way or a folder that cannot be written is
+    one line before any work, not a traceback after it."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out} is a file, not a folder", where="--out")
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write {out}: {err.strerror or err}", where="--out") from None
+    return out
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -95,10 +134,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _planned(args: argparse.Namespace):
     """The config with its overrides, after every check a run makes before it starts Spark
     (``preflight``): what ``validate`` accepts, ``run`` runs."""
-    from udfbench.config import load_config
     from udfbench.preflight import preflight
 
-    config = load_config(args.config, _overrides(args))
+    config = _config(args)
     return config, preflight(config, args.config, force=getattr(args, "force", False))
 
 
@@ -120,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from udfbench.planning import input_warnings, runs_per_case, total_runs
     from udfbench.report.build import build_report
     from udfbench.report.terminal import ProgressDisplay
-    from udfbench.results import MetaWriter, ResultsWriter
+    from udfbench.results import MetaWriter, ResultsWriter, read_results
     from udfbench.resume import resumption
 
     config, checked = _planned(args)
@@ -134,6 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     total = resumed.cases_left * runs_per_case(config) if resumed else total_runs(config)
     status = EXIT_OK
     meta = None
+    failure: UserError | None = None
     with native_stderr_to(run_dir / CONSOLE_LOG), ProgressDisplay(total) as progress:
         try:
             listeners = Listeners(ResourceSampler(), writer, MetaWriter(run_dir), progress)
@@ -149,7 +188,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         except KeyboardInterrupt:
             status = EXIT_INTERRUPTED
+        except UserError as err:
+            # Found once the run was under way (a stage that cannot be written, a cluster that went
+            # away): the cases measured before it are kept, and reported.
+            failure = err
+    if failure is not None and read_results(run_dir).empty:
+        raise failure
     report = build_report(run_dir, print_to_terminal=True)
+    if failure is not None:
+        raise UserError(f"{failure.message}; what was measured before it is in {report}", failure.where)
     if status == EXIT_INTERRUPTED or (meta is not None and meta.status == "interrupted"):
         print(f"interrupted: finished cases kept in {run_dir}; report {report}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -209,11 +256,10 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 def cmd_dataset(args: argparse.Namespace) -> int:
     import tempfile
 
-    from udfbench.config import load_config
     from udfbench.environment import check_java
     from udfbench.workload import stage_dataset
 
-    config = load_config(args.config, _overrides(args))
+    config = _config(args)
     if config.dataset.table:
         raise UserError(
             "the config reads an existing table; there is no synthetic set to write",
@@ -284,11 +330,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         allow_different_env=args.allow_different_env,
     )
+    out = _out_folder(args.out) if args.out else args.current
     result = check_runs(args.current, args.baseline, options)
     if args.confirm and result.regressions:
         result = _confirmed(args, options, result)
     print_table(result)
-    paths = write_outputs(result, args.out or args.current)
+    paths = write_outputs(result, out)
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     return result.exit_status()
 
@@ -322,9 +369,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from udfbench.compare import compare_runs, default_out_dir
     from udfbench.report.compare import print_comparison, write_comparison
 
+    out = _out_folder(args.out) if args.out else None
     comparison = compare_runs(args.run_dirs)
     print_comparison(comparison)
-    print(write_comparison(comparison, args.out or default_out_dir(args.run_dirs[0])))
+    print(write_comparison(comparison, out or default_out_dir(args.run_dirs[0])))
     return EXIT_OK
 
 
@@ -347,6 +395,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from udfbench.history import default_out_dir, history
     from udfbench.report.history import print_history, write_history
 
+    out = _out_folder(args.out) if args.out else None
     found = history(
         args.run_dirs,
         parse_threshold(args.threshold, "--threshold"),
@@ -354,7 +403,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         args.allow_different_env,
     )
     print_history(found)
-    paths = write_history(found, args.out or default_out_dir(found))
+    paths = write_history(found, out or default_out_dir(found))
     print(f"written: {', '.join(str(p) for p in paths.values())}")
     return found.exit_status()
 

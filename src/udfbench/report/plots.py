@@ -14,6 +14,9 @@ from collections.abc import Iterator
 import matplotlib
 
 matplotlib.use("Agg")  # never open a window: reports are built on servers and in CI
+# Labels are run ids, cluster and strategy names as users wrote them: a "$" in one is a dollar sign,
+# not the start of a formula that matplotlib would refuse to parse.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
