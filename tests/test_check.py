@@ -112,6 +112,7 @@ def test_relative_mode_forgives_a_slower_machine(tmp_path) -> None:
     assert check_runs(b, a, Options()).exit_status() == 1
     relative = check_runs(b, a, Options(relative_to="python"))
     assert relative.exit_status() == 0 and all(v.case.startswith("local/udf") for v in relative.verdicts)
+    assert [v.status for v in relative.verdicts if v.measure == "time"] == ["unchanged"] * 3
     c = write_run(tmp_path / "c", timings({"python": (0.2, 0.01), "udf": (1.0, 0.03)}, seed=3, factor=1.3))
     assert check_runs(c, a, Options(relative_to="python")).exit_status() == 1
 
@@ -195,7 +196,9 @@ def test_cli_exit_codes_and_machine_readable_outputs(tmp_path) -> None:
     udf = {(c["measure"], c["status"]) for c in report["cases"] if c["case"].startswith("local/udf")}
     assert udf == {("time", "regression"), ("per_row", "regression"), ("fixed", "unchanged")}
     junit = ElementTree.parse(b / "check.xml").getroot()
-    assert junit.get("tests") == "10" and junit.get("failures") == str(len(junit.findall(".//failure")))
+    # udf's time at each of the three sizes, and its per-row cost: the regressions of the table above.
+    assert junit.get("tests") == "10"
+    assert junit.get("failures") == "4" == str(len(junit.findall(".//failure")))
     assert "❌ regression" in (b / "check.md").read_text()
     passed = run_cli(
         "check",

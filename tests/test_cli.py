@@ -222,7 +222,8 @@ def test_validate_refuses_what_run_refuses(tmp_path: Path, verb: str, problem: s
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("udfbench")]
     assert len(errors) == 1 and words in errors[0], result.stderr
-    assert not out.exists()  # refused before anything was written or started
+    # Refused before anything was written or started.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.yaml", "empty", "junk.keras"]
 
 
 @pytest.mark.slow

@@ -5,12 +5,16 @@ from __future__ import annotations
 import socket
 from contextlib import closing
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from tests.conftest import run_cli, write_config
 
-from udfbench.cluster import SPARK_LOG
+from udfbench import cluster as cluster_module
+from udfbench.cluster import SPARK_LOG, probe_master
+from udfbench.config import ClusterConfig
+from udfbench.errors import UserError
 
 pytestmark = pytest.mark.spark
 
@@ -60,6 +64,25 @@ def test_a_dead_external_master_is_one_line_within_the_start_timeout(tmp_path: P
     ]
     # ... before any Spark session started, so Spark's own minute of retries never ran.
     assert not (tmp_path / "run" / SPARK_LOG).exists()
+
+
+def test_the_master_probe_gives_up_at_start_timeout_s_by_its_own_clock(monkeypatch) -> None:
+    clock, tries = [0.0], []
+
+    def refuse(address, timeout):
+        tries.append(clock[0])
+        raise ConnectionRefusedError
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    # The module's own view of time and sockets, so that nothing else in the process sees the fakes.
+    monkeypatch.setattr(cluster_module, "time", SimpleNamespace(monotonic=lambda: clock[0], sleep=sleep))
+    monkeypatch.setattr(cluster_module, "socket", SimpleNamespace(create_connection=refuse))
+    gone = ClusterConfig(name="gone", kind="external", master="spark://h:7077", start_timeout_s=3)
+    with pytest.raises(UserError, match=r"^cluster gone: no Spark master answers at spark://h:7077 \(tried"):
+        probe_master(gone)
+    assert tries == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]  # every half second until the deadline, no longer
 
 
 def test_a_cluster_found_dead_mid_run_keeps_the_cases_measured_before_it(tmp_path: Path) -> None:

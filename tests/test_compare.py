@@ -221,6 +221,7 @@ def test_two_real_runs_compare_end_to_end(real_runs, tmp_path) -> None:
         f"{s}/n={n}" for s in ("pandas_udf", "python", "udf") for n in (8, 16)
     )
     second = table[table["column"] == "second"]
+    assert len(second) == 6  # 3 strategies x 2 sizes: the checks below are over every case
     assert (second["runs"] == 4).all() and second["ratio_to_first"].gt(0).all()
     assert (second["ratio_low"] <= second["ratio_to_first"]).all()
     assert (second["ratio_to_first"] <= second["ratio_high"]).all()

@@ -73,7 +73,7 @@ BAD = [
         "does not exist",
     ),
     (VALID + "    clusters: [{name: c, kind: external}]\n", "clusters[0]", "needs 'master'"),
-    ("- just\n- a list\n", "bench.yaml", "mapping"),
+    ("- just\n- a list\n", "bench.yaml: the file", "must be a mapping of keys to values"),
     (VALID + "    spark: {master: 'sc://host:15002'}\n", "spark.master", "Spark Connect"),
     (
         VALID + "    clusters: [{name: c, kind: external, master: 'sc://h:15002'}]\n",
@@ -101,7 +101,7 @@ BAD = [
     (VALID.replace("[10, 20]}", "[10, 20], read_with: pyarrow}"), "dataset", "neither is given"),
     (VALID.replace("[10, 20]}", "[10, 20], read_with: arrow}"), "dataset.read_with", "'spark' or 'pyarrow'"),
     # A sweepable setting is a number or a list: a bad list item is told as such, not as "not a number".
-    (VALID + "    batch_size: [8, 0]\n", "batch_size[1]: Input should be greater than 0", ""),
+    (VALID + "    batch_size: [8, 0]\n", "batch_size[1]", "Input should be greater than 0"),
     (VALID.replace("[10, 20]}", "[10, 20], seed: true}"), "dataset.seed", "valid integer"),
     (VALID + "    model: {classes: [dog, cat, dog]}\n", "model.classes", "class dog is listed more"),
     (VALID.replace("[python, udf]", "[python, udf, python]"), "strategies", "strategy python is listed more"),

@@ -185,18 +185,35 @@ def test_wrong_answers_fail_parity(tmp_path, spark, seeds, small_model, monkeypa
     assert parity[0].status == "failed" and parity[0].label_mismatches > 0
 
 
-def test_wrong_scores_fail_the_tally_check(tmp_path, seeds, small_model, monkeypatch) -> None:
+def test_a_driver_loop_with_wrong_scores_fails_parity(tmp_path, seeds, small_model, monkeypatch) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, _ = run_case(runner, FlipsLocal(), None, small_model, monkeypatch)
+    results, parity = run_case(runner, FlipsLocal(), None, small_model, monkeypatch)
     assert results[-1].status == "parity_failed"
+    assert parity[0].status == "failed" and parity[0].max_score_diff > 0.1
 
 
-def test_tally_check_catches_short_counts(tmp_path, seeds, small_model) -> None:
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda right: {"rows": 9}, "the model saw 9 of 10 rows"),
+        (lambda right: {"skipped": 1}, "1 images skipped, the reference skips 0"),
+        (lambda right: {"score_sum": right["score_sum"] + 1.0}, "scores sum to"),
+        (lambda right: {"class_counts": right["class_counts"][::-1]}, "differ from the reference"),
+    ],
+)
+def test_the_tally_check_catches_each_count_that_differs(tmp_path, seeds, small_model, change, words) -> None:
     runner = make_runner(tmp_path, seeds, small_model, size=10)
-    short = Tally(rows=9, skipped=0, score_sum=0.0, model_loads=0, load_s=0, decode_s=0, predict_s=0,
-                  math_threads=0, class_counts=(9, 0))  # fmt: skip
-    with pytest.raises(CaseFailed, match="saw 9 of 10"):
-        runner.workload.reference.check_tally(short, runner.workload.datasets[10], 2)
+    reference, rows = runner.workload.reference, runner.workload.datasets[10]
+    labels = rows["path"].map(reference.labels).to_numpy()
+    right = {"rows": 10, "skipped": 0, "score_sum": float(rows["path"].map(reference.scores).sum()),
+             "class_counts": tuple(np.bincount(labels, minlength=2).tolist()), "model_loads": 0, "load_s": 0,
+             "decode_s": 0, "predict_s": 0, "math_threads": 0}  # fmt: skip
+    reference.check_tally(Tally(**right), rows, 2)
+    # Reversed counts move every row of one class, more than the near-ties the check forgives.
+    assert right["class_counts"][0] != right["class_counts"][1] and not reference.ambiguous
+    with pytest.raises(CaseFailed) as caught:
+        reference.check_tally(Tally(**(right | change(right))), rows, 2)
+    assert words in str(caught.value)
 
 
 class Spy:

@@ -35,4 +35,7 @@ def test_a_score_where_the_reference_skipped_the_image_or_a_lost_row_fails() -> 
     missing = REFERENCE.compare_rows(predicted([1, 0, 1], [0.9, 0.49995, float("nan")]).iloc[:2], ROWS)
     assert "returned 2 rows for 3 ids" in missing.problem
     invented = REFERENCE.compare_rows(predicted([1, 0, -1], [0.9, 0.49995, 0.7]), ROWS)
-    assert invented.problem
+    assert invented.problem == "a score where the reference skipped the image as unreadable"
+    nan = float("nan")
+    lost = REFERENCE.compare_rows(predicted([-1, 0, -1], [nan, 0.49995, nan]), ROWS)
+    assert lost.problem == "a score is missing where the reference has one"

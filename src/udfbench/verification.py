@@ -112,9 +112,12 @@ class Reference:
         both_nan = merged["score"].isna() & want_score.isna()
         max_diff = float(diffs[~both_nan].max()) if (~both_nan).any() else 0.0
         if (diffs.isna() & ~both_nan).any():
-            return RowParity(
-                len(predicted), mismatches, float("nan"), "a score is missing where the reference has one"
+            problem = (
+                "a score is missing where the reference has one"
+                if (merged["score"].isna() & want_score.notna()).any()
+                else "a score where the reference skipped the image as unreadable"
             )
+            return RowParity(len(predicted), mismatches, float("nan"), problem)
         problem = ""
         if mismatches:
             problem = f"{mismatches} labels differ from the reference"
