@@ -265,6 +265,17 @@ def test_a_change_measured_on_a_busy_machine_is_undecided_with_the_reason(tmp_pa
     _make_busy(b, "udf", 40.0)
     busy = next(v for v in check_runs(b, a, Options()).verdicts if v.case == "local/udf/n=400")
     assert busy.status == "undecided" and "busy machine" in busy.note and "40%" in busy.note
+    # The cost models are fitted over the same runs: a per-row or fixed change is no more the code's.
+    c = write_run(tmp_path / "c", timings({"python": (0.2, 0.01), "udf": (2.0, 0.04)}, seed=2))
+    quiet = verdicts(check_runs(c, a, Options()))
+    assert quiet[("local/udf/fixed", "fixed")] == quiet[("local/udf/per_row", "per_row")] == "regression"
+    _make_busy(c, "udf", 40.0)
+    fits = [v for v in check_runs(c, a, Options()).verdicts if v.measure in {"per_row", "fixed"}]
+    assert {(v.case, v.status) for v in fits if v.case.startswith("local/udf")} == {
+        ("local/udf/per_row", "undecided"),
+        ("local/udf/fixed", "undecided"),
+    }
+    assert all("busy machine" in v.note for v in fits if v.case.startswith("local/udf"))
     # Relative mode divides by the reference: a busy reference makes every ratio noise too.
     _make_busy(b, "udf", 0.0)
     _make_busy(a, "python", 30.0)

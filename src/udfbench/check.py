@@ -271,9 +271,7 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options, confirma
     for name in common:
         case_a, case_b = a[a["case"] == name], b[b["case"] == name]
         verdict = decide_case(name, "time", case_a["value"].to_numpy(), case_b["value"].to_numpy(), options)
-        busy = busy_note(case_a, case_b)
-        if busy and verdict.status in {"regression", "improvement"}:
-            verdict.status, verdict.note = "undecided", f"{busy} (looked like an {verdict.status})"
+        _unless_busy(verdict, case_a, case_b)
         verdict.case_keys = sorted(set(case_b["key"]))
         verdicts.append(verdict)
     verdicts += _fit_verdicts(a[a["case"].isin(common)], b[b["case"].isin(common)], varying, options)
@@ -329,8 +327,17 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
         )
         for measure in ("per_row", "fixed"):
             verdicts.append(decide_fit(f"{name}/{measure}", measure, estimates[measure], options))
+            _unless_busy(verdicts[-1], base, cur)
             verdicts[-1].case_keys = keys
     return verdicts
+
+
+def _unless_busy(verdict: Verdict, a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """A change measured while other processes took the machine is not the code's: ``verdict``
+    becomes undecided, saying why (a cost model's fit spans every size's runs, so all of them count)."""
+    busy = busy_note(a, b)
+    if busy and verdict.status in {"regression", "improvement"}:
+        verdict.status, verdict.note = "undecided", f"{busy} (looked like an {verdict.status})"
 
 
 def after_reruns(first: CheckResult, reruns: CheckResult, count: int) -> CheckResult:
