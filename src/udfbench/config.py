@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -311,7 +312,8 @@ def _is_branch(item: Any) -> bool:
     )
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error's location as the file's keys: ``clusters[0].master``."""
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
@@ -319,6 +321,12 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         elif not _is_branch(item):
             parts.append(("." if parts else "") + item)
     return "".join(parts) or "(top level)"
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """A pydantic error's message as the user reads it: our own checks' messages without the
+    "Value error, " pydantic puts before them."""
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _first_error(path: Path, err: ValidationError) -> UserError:
@@ -331,11 +339,11 @@ def _first_error(path: Path, err: ValidationError) -> UserError:
         branch = next((i for i, item in enumerate(loc) if _is_branch(item)), len(loc))
         problems.setdefault(loc[:branch], []).append(e)
     e = max(next(iter(problems.values())), key=lambda e: len(e["loc"]))
-    message = e["msg"].removeprefix("Value error, ")
+    message = error_text(e)
     if e["type"] == "extra_forbidden":
         message = "unknown key"
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-    return UserError(f"{message}{more}", where=f"{path}: {_field_path(e['loc'])}")
+    return UserError(f"{message}{more}", where=f"{path}: {field_path(e['loc'])}")
 
 
 def _resolve(base: Path, value: str, where: str) -> str:

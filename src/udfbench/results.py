@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from udfbench.config import AXES, UNSET_AXES, BenchConfig
+from udfbench.config import AXES, UNSET_AXES, BenchConfig, error_text, field_path
 from udfbench.errors import UserError, read_text, unreadable
 from udfbench.events import RunListener
 from udfbench.limits import Limit, limit_images_per_s
@@ -280,8 +280,7 @@ def read_meta(run_dir: Path) -> RunMeta:
         meta = RunMeta.model_validate_json(read_text(path))
     except ValidationError as err:
         e = err.errors(include_url=False)[0]
-        field = ".".join(map(str, e["loc"])) or "(top level)"
-        raise UserError(e["msg"].removeprefix("Value error, "), where=f"{path}: {field}") from None
+        raise UserError(error_text(e), where=f"{path}: {field_path(e['loc'])}") from None
     if meta.schema_version != SCHEMA_VERSION:
         raise UserError(
             f"schema version {meta.schema_version}, this udfbench reads {SCHEMA_VERSION}", str(path)
@@ -329,7 +328,7 @@ def _row_model(model: type[_Row], raw: dict[str | None, str | list[str]], where:
     except ValidationError as err:
         e = err.errors(include_url=False)[0]
         column = e["loc"][0] if e["loc"] else "(row)"
-        raise UserError(e["msg"].removeprefix("Value error, "), where=f"{where}, column {column}") from None
+        raise UserError(error_text(e), where=f"{where}, column {column}") from None
 
 
 def rows_frame(rows: Sequence[_Row], model: type[_Row] = ResultRow) -> pd.DataFrame:
