@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import socket
@@ -256,6 +257,34 @@ def test_a_bad_argument_is_one_line_not_a_usage_block(tmp_path: Path, args: list
     result = run_cli(*[str(config) if a == "CONFIG" else a for a in args], timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and words in result.stderr
     assert "usage:" not in result.stderr
+
+
+NOT_UTF8 = os.fsdecode(b"name\xfe")
+
+
+@pytest.mark.parametrize(
+    ("args", "argument"),
+    [
+        (["run", "CONFIG", "--out", "BAD"], "--out"),
+        (["run", "BAD/bench.yaml"], "config"),
+        (["run", "CONFIG", "--model", "BAD/m.keras"], "--model"),
+        (["dataset", "CONFIG", "--out", "BAD"], "--out"),
+        (["compare", "BAD", "BAD"], "run_dirs"),
+    ],
+)
+def test_a_path_that_is_not_utf8_is_refused_before_anything_is_written(
+    tmp_path: Path, args: list[str], argument: str
+) -> None:
+    # results.csv and meta.json hold paths as UTF-8 text: a run under such a name crashed on its
+    # first row, or wrote a meta.json that no verb could read back.
+    config = write_config(tmp_path, TINY)
+    bad = str(tmp_path / NOT_UTF8)
+    given = [{"CONFIG": str(config)}.get(a, a.replace("BAD", bad)) for a in args]
+    result = run_cli(*given, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+    assert f"argument {argument}: " in result.stderr and "name\\xfe" in result.stderr
+    assert "is not UTF-8: rename it" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.yaml"]
 
 
 def test_version_is_printed() -> None:

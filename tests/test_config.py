@@ -85,6 +85,7 @@ BAD = [
     (VALID.replace("[10, 20]", "[true]"), "dataset.sizes[0]", "valid integer"),
     (VALID + "    repeats: 3\n    repeats: 5\n", "line", "key 'repeats' is given twice"),
     (VALID + "    spark: {master: 'local[0]'}\n", "spark.master", "not a Spark master URL"),
+    (VALID + "    spark: {master: 'local[99999999999]'}\n", "spark.master", "numbers up to 2147483647"),
     (VALID + "    spark: {master: 'spark://host'}\n", "spark.master", "not a Spark master URL"),
     (VALID + "    spark: {driver_memory: banana}\n", "spark.driver_memory", "not a Spark memory size"),
     (VALID + "    spark: {executor_memory: 2 GB}\n", "spark.executor_memory", "like 512m or 2g"),

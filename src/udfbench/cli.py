@@ -33,6 +33,20 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message, where=self.prog)
 
 
+def _utf8(text: str) -> str:
+    """A path or URI argument, refused unless its name is UTF-8: results.csv, meta.json and the
+    reports hold paths as UTF-8 text, so a run under such a name could not read back its own files."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{os.fsencode(text)!r} is not UTF-8: rename it") from None
+    return text
+
+
+def _path(text: str) -> Path:
+    return Path(_utf8(text))
+
+
 def _int_list(flag: str, text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -101,19 +115,19 @@ def _out_folder(out: Path) -> Path:
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", type=Path, help="the benchmark config (bench.yaml)")
+    parser.add_argument("config", type=_path, help="the benchmark config (bench.yaml)")
     parser.add_argument("--sizes", help="dataset sizes, e.g. 20,50")
     parser.add_argument("--strategies", help="strategies, e.g. python,udf")
     parser.add_argument("--repeats", type=int, help="measured runs per case")
     parser.add_argument("--warmup", type=int, help="warmup runs per case")
-    parser.add_argument("--seed-images", help="folder of seed images instead of the config's")
-    parser.add_argument("--model", help="a .keras, .h5 or .onnx model instead of the config's")
+    parser.add_argument("--seed-images", type=_path, help="folder of seed images instead of the config's")
+    parser.add_argument("--model", type=_path, help="a .keras, .h5 or .onnx model instead of the config's")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_config_options(parser)
     parser.add_argument(
-        "--out", type=Path, help="the run folder to write (default: a new one under reports/)"
+        "--out", type=_path, help="the run folder to write (default: a new one under reports/)"
     )
     parser.add_argument(
         "--force", action="store_true", help="run even if the estimate exceeds budget_minutes"
@@ -125,7 +139,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resume",
-        type=Path,
+        type=_path,
         metavar="RUN_DIR",
         help="finish an interrupted run folder started with the same config (its finished cases are kept)",
     )
@@ -249,7 +263,7 @@ def failed_cases(run_dir: Path) -> int:
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     _add_config_options(parser)
     parser.add_argument(
-        "--out", required=True, help="the table to write: a folder or a URI (hdfs://, s3a://)"
+        "--out", required=True, type=_utf8, help="the table to write: a folder or a URI (hdfs://, s3a://)"
     )
 
 
@@ -283,8 +297,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("current", type=Path, help="the run folder to judge")
-    parser.add_argument("--baseline", type=Path, required=True, help="the run folder to compare with")
+    parser.add_argument("current", type=_path, help="the run folder to judge")
+    parser.add_argument("--baseline", type=_path, required=True, help="the run folder to compare with")
     parser.add_argument("--threshold", default="10%", help="smallest slowdown that counts (default 10%%)")
     parser.add_argument("--metric", choices=["median", "mean", "min"], default="median")
     parser.add_argument(
@@ -310,7 +324,7 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
         "reproduce it (needs Spark for Spark strategies; the reruns are added to the current run)",
     )
     parser.add_argument(
-        "--out", type=Path, help="where to write check.md/json/xml (default: the current run)"
+        "--out", type=_path, help="where to write check.md/json/xml (default: the current run)"
     )
 
 
@@ -357,10 +371,10 @@ def _confirmed(args: argparse.Namespace, options: Options, result: CheckResult) 
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", type=Path, nargs="+", help="run folders; the first is the reference")
+    parser.add_argument("run_dirs", type=_path, nargs="+", help="run folders; the first is the reference")
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_path,
         help="where to write compare.html and compare.csv (default: compare-<time> next to the first run)",
     )
 
@@ -377,9 +391,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_history_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", type=Path, nargs="+", help="run folders, or folders of run folders")
+    parser.add_argument("run_dirs", type=_path, nargs="+", help="run folders, or folders of run folders")
     parser.add_argument(
-        "--out", type=Path, help="where to write history.html/json (default: next to the newest run)"
+        "--out", type=_path, help="where to write history.html/json (default: next to the newest run)"
     )
     parser.add_argument(
         "--threshold", default="10%", help="smallest lasting slowdown that counts (default 10%%)"
@@ -423,7 +437,7 @@ VERBS: dict[str, Verb] = {
         "write the config's synthetic dataset as a Parquet table of image bytes, without a benchmark",
     ),
     "report": (
-        lambda p: p.add_argument("run_dir", type=Path, help="a run folder (reports/<run id>)"),
+        lambda p: p.add_argument("run_dir", type=_path, help="a run folder (reports/<run id>)"),
         cmd_report,
         "rebuild a run's summary and report.html from its CSV files",
     ),

@@ -62,6 +62,8 @@ _MASTER = re.compile(
     r"|spark://[^\s:/]+:\d+(,[^\s:/]+:\d+)*|yarn|k8s://\S+|mesos://\S+"
 )
 _MASTER_FORMS = "local, local[N], local[*], local[N,M], spark://host:port, yarn or k8s://https://host:port"
+# Spark reads local[N]'s numbers as Java ints.
+_JAVA_INT_MAX = 2**31 - 1
 # Spark's size strings (JavaUtils.byteStringAs): a whole number and an optional unit.
 _SIZE = re.compile(r"[1-9]\d*([kmgtp]b?|b)?", re.IGNORECASE)
 
@@ -71,6 +73,8 @@ def _master_url(master: str) -> str:
         raise ValueError(CONNECT_UNSUPPORTED)
     if not _MASTER.fullmatch(master):
         raise ValueError(f"{master!r} is not a Spark master URL; expected {_MASTER_FORMS}")
+    if master.startswith("local") and any(int(n) > _JAVA_INT_MAX for n in re.findall(r"\d+", master)):
+        raise ValueError(f"{master!r}: Spark takes numbers up to {_JAVA_INT_MAX} there")
     return master
 
 
