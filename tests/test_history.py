@@ -154,3 +154,19 @@ def test_html_escapes_case_and_run_names(tmp_path) -> None:
         (run / RESULTS_FILE).write_text(text)
     page = render_html(history(runs, threshold=0.1))
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_runs_of_a_strategy_since_removed_stay_readable_but_cannot_be_rerun(tmp_path) -> None:
+    runs = write_runs(tmp_path, slower={("udf", 100): 1.3})
+    for run in runs:  # as if udf had been renamed after these runs were made
+        meta = json.loads((run / "meta.json").read_text())
+        meta["config"]["strategies"] = ["python", "udf_old"]
+        (run / "meta.json").write_text(json.dumps(meta))
+        rows = (run / RESULTS_FILE).read_text().splitlines()
+        (run / RESULTS_FILE).write_text("\n".join(r.replace(",udf,", ",udf_old,") for r in rows) + "\n")
+    assert [s.case for s in history(runs, threshold=0.1).slowdowns] == ["local/udf_old/n=100"]
+    assert run_cli("report", str(runs[-1]), timeout=120).returncode == 0
+    assert "udf_old" in (runs[-1] / "report.html").read_text()
+    result = run_cli("check", str(runs[-1]), "--baseline", str(runs[0]), "--confirm", "2", timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+    assert "meta.json: config.strategies: cannot rerun its cases: unknown strategy udf_old" in result.stderr

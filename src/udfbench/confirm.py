@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from udfbench.check import CheckResult
-from udfbench.config import BenchConfig
+from udfbench.config import BenchConfig, unknown_strategies
+from udfbench.errors import UserError
 from udfbench.events import Listeners, RunListener
 from udfbench.planning import SessionPlan, narrow, plan, runs_per_case
 from udfbench.results import (
     CASE_KEY,
+    META_FILE,
     ResultsWriter,
     RunMeta,
     planned_case_id,
@@ -48,6 +50,10 @@ class Reruns:
 def plan_reruns(run_dir: Path, result: CheckResult, count: int) -> Reruns:
     """The planned cases behind ``result``'s regressions (and, in relative mode, their reference's)."""
     meta = read_meta(run_dir)
+    # The runner sets up every strategy the run names: one removed since the run cannot be rerun.
+    if message := unknown_strategies(meta.config.strategies):
+        where = f"{run_dir / META_FILE}: config.strategies"
+        raise UserError(f"cannot rerun its cases: {message}", where=where)
     config = meta.config.model_copy(update={"repeats": count})
     wanted = {key for verdict in result.regressions for key in verdict.case_keys}
     reference = result.options.relative_to

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from udfbench.config import AXES, UNSET_AXES, BenchConfig, error_text, field_path
+from udfbench.config import AXES, RECORDED, UNSET_AXES, BenchConfig, error_text, field_path
 from udfbench.errors import UserError, read_text, unreadable
 from udfbench.events import RunListener
 from udfbench.limits import Limit, limit_images_per_s
@@ -277,7 +277,7 @@ def read_meta(run_dir: Path) -> RunMeta:
     if not path.is_file():
         raise UserError("not a udfbench run folder (no meta.json)", where=str(run_dir))
     try:
-        meta = RunMeta.model_validate_json(read_text(path))
+        meta = RunMeta.model_validate_json(read_text(path), context={RECORDED: True})
     except ValidationError as err:
         e = err.errors(include_url=False)[0]
         raise UserError(error_text(e), where=f"{path}: {field_path(e['loc'])}") from None
