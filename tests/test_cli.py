@@ -362,3 +362,16 @@ def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> 
     finally:
         py4j.setLevel(level)
         root.removeFilter(_not_from_py4j)
+
+
+def test_a_relative_out_folder_serves_bytes_mode(tmp_path: Path) -> None:
+    # Spark's binaryFile source names files by absolute URI: with seeds under a relative run folder,
+    # no row found its bytes and the case failed on every image.
+    body = TINY.replace("python, udf, pandas_udf", "pandas_udf").replace(
+        "seed: 3}", "seed: 3, input_mode: bytes}"
+    )
+    config = write_config(tmp_path, body)
+    result = run_cli("run", str(config), "--out", "relative", "--sizes", "6", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = pd.read_csv(tmp_path / "relative" / "results.csv")
+    assert (results["status"] == "ok").all() and (results["rows"] == 6).all()

@@ -87,6 +87,8 @@ BAD = [
     (VALID + "    spark: {master: 'local[0]'}\n", "spark.master", "not a Spark master URL"),
     (VALID + "    spark: {master: 'local[99999999999]'}\n", "spark.master", "numbers up to 2147483647"),
     (VALID + "    spark: {master: 'spark://host'}\n", "spark.master", "not a Spark master URL"),
+    # Spark 4 has no Mesos: its JVM refuses mesos://.
+    (VALID + "    spark: {master: 'mesos://host:5050'}\n", "spark.master", "not a Spark master URL"),
     (VALID + "    spark: {driver_memory: banana}\n", "spark.driver_memory", "not a Spark memory size"),
     (VALID + "    spark: {executor_memory: 2 GB}\n", "spark.executor_memory", "like 512m or 2g"),
     (
@@ -156,6 +158,9 @@ def test_cli_missing_config_and_bad_override(tmp_path: Path) -> None:
     missing = run_cli("validate", str(tmp_path / "nope.yaml"), timeout=120)
     assert missing.returncode == 2 and "config file not found" in missing.stderr
     path = write_config(tmp_path, VALID)
+    empty, junk = tmp_path / "empty", tmp_path / "junk.onnx"
+    empty.mkdir()
+    junk.write_text("not a model")
     bad = run_cli("validate", str(path), "--sizes", "10,x", timeout=120)
     assert bad.returncode == 2 and "--sizes" in bad.stderr and "Traceback" not in bad.stderr
     # A bad value from the command line is blamed on its flag, not on the file it overrides.
@@ -163,6 +168,13 @@ def test_cli_missing_config_and_bad_override(tmp_path: Path) -> None:
         ("--sizes", "0", "--sizes (dataset.sizes[0]): Input should be greater than 0"),
         ("--strategies", "python,nope", "--strategies (strategies): unknown strategy nope"),
         ("--seed-images", str(path), f"--seed-images (dataset.seed_images): {path} is not a folder"),
+        # Found by the checks before a run, not by reading the config: blamed on the flag too.
+        (
+            "--seed-images",
+            str(empty),
+            f"--seed-images (dataset.seed_images): no .jpg, .jpeg or .png files in {empty}",
+        ),
+        ("--model", str(junk), f"--model (model.path): {junk} is not an ONNX model"),
     ]:
         bad = run_cli("validate", str(path), flag, value, timeout=120)
         assert bad.returncode == 2 and bad.stderr.startswith(f"udfbench: error: {message}"), bad.stderr

@@ -86,20 +86,26 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
-def _config(args: argparse.Namespace):
-    """The config file with the command line's settings on top; a bad setting from the command
-    line is blamed on its flag, not on the file."""
-    from udfbench.config import load_config
-
-    overrides = _overrides(args)
+@contextmanager
+def _flags_blamed(args: argparse.Namespace) -> Iterator[None]:
+    """A bad setting from the command line, found in the config or by a check before the run (the
+    seed folder's images, the model file), is blamed on its flag, not on the file."""
     try:
-        return load_config(args.config, overrides)
+        yield
     except UserError as err:
         field = (err.where or "").removeprefix(f"{args.config}: ")
-        given = [d for d in overrides if field == d or field.startswith((f"{d}[", f"{d}."))]
+        given = [d for d in _overrides(args) if field == d or field.startswith((f"{d}[", f"{d}."))]
         if not given:
             raise
         raise UserError(err.message, where=f"{FLAGS[given[0]]} ({field})") from None
+
+
+def _config(args: argparse.Namespace):
+    """The config file with the command line's settings on top."""
+    from udfbench.config import load_config
+
+    with _flags_blamed(args):
+        return load_config(args.config, _overrides(args))
 
 
 def _out_folder(out: Path) -> Path:
@@ -151,7 +157,8 @@ def _planned(args: argparse.Namespace):
     from udfbench.preflight import preflight
 
     config = _config(args)
-    return config, preflight(config, args.config, force=getattr(args, "force", False))
+    with _flags_blamed(args):
+        return config, preflight(config, args.config, force=getattr(args, "force", False))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -181,7 +188,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in input_warnings(config):
         print(f"udfbench: warning: {warning}", file=sys.stderr)
     resumed = resumption(args.resume, config) if args.resume else None
-    run_dir = args.resume if resumed else new_run_dir(config, args.out)
+    # Absolute: Spark names the files it reads by absolute URI (bytes mode joins on them), and
+    # executors do not share the driver's working folder.
+    run_dir = (args.resume if resumed else new_run_dir(config, args.out)).absolute()
     writer = ResultsWriter(run_dir, resumed.results, resumed.parity) if resumed else ResultsWriter(run_dir)
     total = resumed.cases_left * runs_per_case(config) if resumed else total_runs(config)
     status = EXIT_OK
@@ -365,7 +374,7 @@ def _confirmed(args: argparse.Namespace, options: Options, result: CheckResult) 
     reruns = plan_reruns(args.current, result, args.confirm)
     print(f"{len(result.regressions)} regression(s): rerunning them {args.confirm} times to confirm")
     with ProgressDisplay(reruns.total_runs) as progress:
-        rerun(args.current, reruns, progress, STOP_REQUESTED)
+        rerun(args.current.absolute(), reruns, progress, STOP_REQUESTED)  # as in a run: absolute
     again = check_runs(args.current, args.baseline, options, confirmation=reruns.round)
     return after_reruns(result, again, args.confirm)
 
