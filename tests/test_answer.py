@@ -43,4 +43,13 @@ def test_what_bounds_a_case_is_where_most_of_its_wall_time_goes() -> None:
     # Worker-side seconds are summed over task slots: 2 slots doing 3 s of predict is 1.5 s of wall.
     assert bound_by({"median": 2.0, "slots": 2, "decode_s": 1.0, "predict_s": 3.0}) == "predict"
     assert bound_by({"median": 2.0, "slots": 1, "decode_s": 1.2, "predict_s": 0.5}) == "decode"
-    assert bound_by({"median": 5.0, "slots": 2, "decode_s": 1.0, "predict_s": 1.0}) == "Spark overhead"
+    spark = {
+        "median": 5.0,
+        "slots": 2,
+        "decode_s": 1.0,
+        "predict_s": 1.0,
+        "eval_type": "SQL_SCALAR_PANDAS_UDF",
+    }
+    assert bound_by(spark) == "Spark overhead"
+    # The driver loop and its processes have no Spark to blame: what they add is the driver's.
+    assert bound_by(spark | {"eval_type": "none"}) == "driver overhead"

@@ -41,7 +41,7 @@ class Answer:
     runner_up: Lead | None
     reference: Lead | None  # against ``python`` at the same size, when it ran and is not the fastest
     fraction_of_limit: float | None
-    bound: str  # "decode", "predict" or "Spark overhead": where most of its wall time goes
+    bound: str  # "decode", "predict", "Spark overhead" or "driver overhead": where most of its wall time goes
     warnings: tuple[str, ...]
 
 
@@ -52,12 +52,14 @@ def _lead(name: str, fastest: np.ndarray, other: np.ndarray) -> Lead:
 
 def bound_by(row: Mapping[str, Any]) -> str:
     """What takes most of a case's wall time: decode or predict in the workers (per task slot), or the
-    rest (scheduling, serialization, Arrow transfer, idle slots), which Spark adds."""
+    rest: what Spark adds (scheduling, serialization, Arrow transfer, idle slots) or, for a strategy
+    without Spark (eval type ``none``), what the driver adds (reading rows, handing them to processes)."""
     slots = max(float(row.get("slots") or 1), 1.0)
     decode = float(row.get("decode_s") or 0.0) / slots
     predict = float(row.get("predict_s") or 0.0) / slots
     rest = max(float(row["median"]) - decode - predict, 0.0)
-    return max((("decode", decode), ("predict", predict), ("Spark overhead", rest)), key=lambda p: p[1])[0]
+    overhead = "driver overhead" if row.get("eval_type") == "none" else "Spark overhead"
+    return max((("decode", decode), ("predict", predict), (overhead, rest)), key=lambda p: p[1])[0]
 
 
 def flags(row: Mapping[str, Any]) -> tuple[str, ...]:
