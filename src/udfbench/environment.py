@@ -30,6 +30,7 @@ PACKAGES = (
     "tensorflow-cpu",
     "keras",
     "pillow",
+    "onnxruntime",
 )
 
 
