@@ -97,6 +97,11 @@ def test_too_few_repeats_is_undecided_never_fine(tmp_path) -> None:
     result = check_runs(b, a, Options())
     assert {v.status for v in result.verdicts} == {"undecided"}
     assert all("needs at least 4 repeats" in v.note for v in result.verdicts)
+    # The cost models keep their estimate: --confirm's few reruns are judged by it.
+    fits = {
+        v.measure: v.ratio for v in result.verdicts if v.case.startswith("local/udf/") and v.measure != "time"
+    }
+    assert fits["per_row"] == pytest.approx(3.0, rel=0.1) and fits["fixed"] == pytest.approx(3.0, rel=0.3)
 
 
 def test_rules_set_thresholds_per_case(tmp_path) -> None:
@@ -115,6 +120,25 @@ def test_relative_mode_forgives_a_slower_machine(tmp_path) -> None:
     assert [v.status for v in relative.verdicts if v.measure == "time"] == ["unchanged"] * 3
     c = write_run(tmp_path / "c", timings({"python": (0.2, 0.01), "udf": (1.0, 0.03)}, seed=3, factor=1.3))
     assert check_runs(c, a, Options(relative_to="python")).exit_status() == 1
+
+
+def test_relative_mode_gates_each_cost_as_a_multiple_of_the_references(tmp_path) -> None:
+    # The current machine is 1.3x slower at everything. A ratio to python's median at each size is
+    # no straight line in size: fitted through such ratios, a slower model load read as faster
+    # inference, and a slower inference could never be a per-row regression.
+    a = write_run(tmp_path / "a", timings(BASE, seed=1))
+    slower_load = write_run(tmp_path / "b", timings({**BASE, "udf": (4.0, 0.02)}, seed=2, factor=1.3))
+    v = verdicts(check_runs(slower_load, a, Options(relative_to="python")))
+    assert (v[("local/udf/per_row", "per_row")], v[("local/udf/fixed", "fixed")]) == (
+        "unchanged",
+        "regression",
+    )
+    slower_rows = write_run(tmp_path / "c", timings({**BASE, "udf": (1.0, 0.04)}, seed=3, factor=1.3))
+    v = verdicts(check_runs(slower_rows, a, Options(relative_to="python")))
+    assert (v[("local/udf/per_row", "per_row")], v[("local/udf/fixed", "fixed")]) == (
+        "regression",
+        "unchanged",
+    )
 
 
 def test_different_versions_are_an_error_unless_allowed(tmp_path) -> None:

@@ -48,6 +48,14 @@ def test_only_regressions_the_reruns_reproduce_survive() -> None:
     assert judged.exit_status() == 1 and result(*judged.verdicts[1::2]).exit_status() == 0
 
 
+def test_reruns_with_nothing_to_judge_leave_the_regression_standing_and_say_so() -> None:
+    first = result(Verdict("a", "time", "regression", 0.1, ratio=2.0))
+    reruns = result(Verdict("a", "time", "undecided", 0.1, note="every rerun failed"))
+    judged = after_reruns(first, reruns, 2)
+    assert judged.verdicts[0].status == "regression"
+    assert judged.verdicts[0].note == "the 2 reruns could not tell (undecided: every rerun failed)"
+
+
 def scaled_copy(run: Path, to: Path, factor: float) -> Path:
     """A copy of a run folder whose every time is ``factor`` times the measured one."""
     shutil.copytree(run, to)

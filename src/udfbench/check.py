@@ -231,7 +231,8 @@ def decide_fit(name: str, measure: str, estimate: stats.RatioEstimate, options: 
     threshold = options.threshold_for(name)
     verdict = Verdict(name, measure, "undecided", threshold)
     if np.isnan(estimate.ratio):
-        verdict.note = "the baseline's cost is not clearly above zero"
+        whose = "the baseline's cost" + (" or the reference's" if options.relative_to else "")
+        verdict.note = f"{whose} is not clearly above zero"
         return verdict
     verdict.ratio, verdict.low, verdict.high = estimate.ratio, estimate.low, estimate.high
     # Significant when the whole bootstrap interval lies on one side of "no change".
@@ -274,7 +275,16 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options, confirma
         _unless_busy(verdict, case_a, case_b)
         verdict.case_keys = sorted(set(case_b["key"]))
         verdicts.append(verdict)
-    verdicts += _fit_verdicts(a[a["case"].isin(common)], b[b["case"].isin(common)], varying, options)
+    references = None
+    if options.relative_to:
+        # The cost models are fitted to seconds, each side's then taken as multiples of its
+        # reference's: a ratio to the reference's median at each size is no straight line in size.
+        references = tuple(
+            raw[raw["strategy"] == options.relative_to]
+            for raw in (measured_runs(results_b), measured_runs(results_c, confirmation))
+        )
+    common_a, common_b = a[a["case"].isin(common)], b[b["case"].isin(common)]
+    verdicts += _fit_verdicts(common_a, common_b, varying, options, references)
     return CheckResult(
         current=str(current_dir),
         baseline=str(baseline_dir),
@@ -286,16 +296,32 @@ def check_runs(current_dir: Path, baseline_dir: Path, options: Options, confirma
     )
 
 
-def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options: Options) -> list[Verdict]:
-    """Per-row and fixed cost of each case across its sizes, gated apart."""
+def _fit_verdicts(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    varying: list[str],
+    options: Options,
+    references: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> list[Verdict]:
+    """Per-row and fixed cost of each case across its sizes, gated apart; with ``references`` (the
+    reference strategy's measured runs in the baseline and the current run), as multiples of the
+    reference's costs under the same settings."""
     verdicts = []
     group = ["cluster", "strategy", *varying]
+    shared = [group[0], *group[2:]]  # what a case shares with its reference: all but the strategy
+
+    def matching(frame: pd.DataFrame, columns: list[str], values: tuple) -> pd.DataFrame:
+        for column, value in zip(columns, values, strict=True):
+            frame = frame[frame[column] == value]
+        return frame
+
     for key, base in a.groupby(group, sort=True):
         parts = key if isinstance(key, tuple) else (key,)
-        cur = b
-        for column, value in zip(group, parts, strict=True):
-            cur = cur[cur[column] == value]
-        if base["size"].nunique() < 2 or cur["size"].nunique() < 2:
+        cur = matching(b, group, parts)
+        reference_runs = (
+            [matching(r, shared, (parts[0], *parts[2:])) for r in references] if references else []
+        )
+        if any(frame["size"].nunique() < 2 for frame in (base, cur, *reference_runs)):
             continue
         # The cost model spans the sizes: the case's name without its size.
         name = "/".join(
@@ -307,28 +333,21 @@ def _fit_verdicts(a: pd.DataFrame, b: pd.DataFrame, varying: list[str], options:
         )
         keys = sorted(set(cur["key"]))
         fewest = min(base["size"].value_counts().min(), cur["size"].value_counts().min())
-        if fewest < stats.min_repeats(options.alpha):
-            note = f"needs at least {stats.min_repeats(options.alpha)} repeats at each size on each side"
-            verdicts += [
-                Verdict(
-                    f"{name}/{m}",
-                    m,
-                    "undecided",
-                    options.threshold_for(f"{name}/{m}"),
-                    note=note,
-                    case_keys=keys,
-                )  # fmt: skip
-                for m in ("per_row", "fixed")
-            ]
-            continue
         estimates = stats.slope_intercept_ci(
-            (base["size"].to_numpy(), base["value"].to_numpy()),
-            (cur["size"].to_numpy(), cur["value"].to_numpy()),
+            *((frame["size"].to_numpy(), frame["seconds"].to_numpy()) for frame in (base, cur)),
+            references=tuple((r["size"].to_numpy(), r["seconds"].to_numpy()) for r in reference_runs) or None,
         )
         for measure in ("per_row", "fixed"):
-            verdicts.append(decide_fit(f"{name}/{measure}", measure, estimates[measure], options))
-            _unless_busy(verdicts[-1], base, cur)
-            verdicts[-1].case_keys = keys
+            verdict = decide_fit(f"{name}/{measure}", measure, estimates[measure], options)
+            if fewest < stats.min_repeats(options.alpha) and not np.isnan(estimates[measure].ratio):
+                # The estimate stays (--confirm's few reruns are judged by it); a verdict needs more runs.
+                verdict.status = "undecided"
+                verdict.note = (
+                    f"needs at least {stats.min_repeats(options.alpha)} repeats at each size on each side"
+                )
+            _unless_busy(verdict, base, cur)
+            verdict.case_keys = keys
+            verdicts.append(verdict)
     return verdicts
 
 
@@ -346,8 +365,8 @@ def after_reruns(first: CheckResult, reruns: CheckResult, count: int) -> CheckRe
 
     A regression survives when its reruns are a regression too, or are too few to decide and still
     slower than the threshold allows (the first runs' rank test gave the significance); otherwise it
-    is "unconfirmed", which does not fail the check. The verdict keeps the first runs' figures; the
-    note gives the reruns'.
+    is "unconfirmed", which does not fail the check. Reruns with nothing to judge (no ratio) leave it
+    standing, saying so. The verdict keeps the first runs' figures; the note gives the reruns'.
     """
     again = {(v.case, v.measure): v for v in reruns.verdicts}
     verdicts = []
@@ -356,10 +375,16 @@ def after_reruns(first: CheckResult, reruns: CheckResult, count: int) -> CheckRe
         if verdict.status != "regression" or rerun is None:
             verdicts.append(verdict)
             continue
-        slower = rerun.ratio is None or rerun.ratio > 1 + verdict.threshold
-        survives = rerun.status == "regression" or (rerun.status == "undecided" and slower)
-        ratio = "" if rerun.ratio is None else f", ratio {rerun.ratio:.3f}"
-        note = f"{'confirmed' if survives else 'not confirmed'} by {count} reruns ({rerun.status}{ratio})"
+        if rerun.ratio is None:
+            # The reruns measured nothing to judge (every one failed, or a cost not above zero): the
+            # regression stands, and the note says why it was not confirmed either way.
+            survives = True
+            note = f"the {count} reruns could not tell ({rerun.status}: {rerun.note or 'no measured runs'})"
+        else:
+            slower = rerun.ratio > 1 + verdict.threshold
+            survives = rerun.status == "regression" or (rerun.status == "undecided" and slower)
+            outcome = "confirmed" if survives else "not confirmed"
+            note = f"{outcome} by {count} reruns ({rerun.status}, ratio {rerun.ratio:.3f})"
         verdicts.append(
             replace(
                 verdict,

@@ -280,11 +280,16 @@ def slope_intercept_ci(
     confidence: float = 0.95,
     resamples: int = 1000,
     seed: int = 0,
+    references: tuple[tuple[Sequence[float], Sequence[float]], tuple[Sequence[float], Sequence[float]]]
+    | None = None,
 ) -> dict[str, RatioEstimate]:
     """Ratios current/baseline of the per-row cost and the fixed cost, with bootstrap intervals.
 
     Each sample is (sizes, seconds) over measured runs; runs are resampled within each size so every
-    resample still spans the sizes. A ratio whose baseline value is not positive is NaN.
+    resample still spans the sizes. With ``references`` (the same, of a reference strategy in the
+    baseline and in the current run), each side's costs are first taken as multiples of its
+    reference's, fitted the same way: a machine slower at everything is no change. A ratio whose
+    baseline cost, or a reference's, is not positive is NaN.
     """
     rng = np.random.default_rng(seed)
 
@@ -298,20 +303,31 @@ def slope_intercept_ci(
         )
         return sizes[index], seconds[index]
 
-    a = tuple(np.asarray(v, dtype=float) for v in baseline)
-    b = tuple(np.asarray(v, dtype=float) for v in current)
-    point_a, point_b = fit(*a), fit(*b)
-    boots = np.array([[*fit(*resample(*a)), *fit(*resample(*b))] for _ in range(resamples)])
+    samples = [
+        tuple(np.asarray(v, dtype=float) for v in sample)
+        for sample in (baseline, current, *(references or ()))
+    ]
+    # Fits by [(resample,) sample, cost]: samples 0 the baseline, 1 the current run, 2-3 their references.
+    point = np.array([fit(*sample) for sample in samples])
+    boots = np.array([[fit(*resample(*sample)) for sample in samples] for _ in range(resamples)])
+    denominators = [0, 2, 3] if references else [0]
+
+    def ratio(fits: np.ndarray) -> np.ndarray:
+        base, cur = fits[..., 0, :], fits[..., 1, :]
+        if references:
+            base, cur = base / fits[..., 2, :], cur / fits[..., 3, :]
+        return cur / base
+
     tail = (1 - confidence) / 2
     out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point_ratios, boot_ratios = ratio(point), ratio(boots)
     for index, name in enumerate(("per_row", "fixed")):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = boots[:, 2 + index] / boots[:, index]
-        if point_a[index] <= 0 or np.any(boots[:, index] <= 0):
+        if np.any(point[denominators, index] <= 0) or np.any(boots[:, denominators, index] <= 0):
             out[name] = RatioEstimate(float("nan"), float("nan"), float("nan"), confidence)
             continue
-        low, high = np.quantile(ratios, [tail, 1 - tail])
-        out[name] = RatioEstimate(point_b[index] / point_a[index], float(low), float(high), confidence)
+        low, high = np.quantile(boot_ratios[:, index], [tail, 1 - tail])
+        out[name] = RatioEstimate(float(point_ratios[index]), float(low), float(high), confidence)
     return out
 
 
