@@ -67,7 +67,10 @@ _MASTER = re.compile(
     r"local(\[(\*|[1-9]\d*)(,\s*[1-9]\d*)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]"
     r"|spark://[^\s:/]+:\d+(,[^\s:/]+:\d+)*|yarn|k8s://\S+"
 )
-_MASTER_FORMS = "local, local[N], local[*], local[N,M], local-cluster[N,C,M], spark://host:port, yarn or k8s://https://host:port"
+_MASTER_FORMS = (
+    "local, local[N], local[*], local[N,M], local-cluster[N,C,M], spark://host:port, yarn"
+    " or k8s://https://host:port"
+)
 # Spark reads local[N]'s numbers as Java ints.
 _JAVA_INT_MAX = 2**31 - 1
 # Spark's size strings (JavaUtils.byteStringAs): a whole number and an optional unit.
