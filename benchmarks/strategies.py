@@ -1,4 +1,4 @@
-"""Every strategy over the same images on this machine, against the machine's measured limit.
+"""Every strategy of Spark and the driver over the same images on this machine, against its measured limit.
 
 Runs the built-in model (192x192) over ``--rows`` images with every strategy through ``udfbench run``
 (calibration first, then a warmup and ``--repeats`` measured runs per strategy), then the best batched
@@ -18,7 +18,11 @@ from pathlib import Path
 
 from common import calibration_line, run, summary
 
-from udfbench.strategies import STRATEGY_NAMES, get_strategy
+from udfbench.measure.strategies import STRATEGY_NAMES, get_strategy
+from udfbench.measure.strategies.base import EngineStrategy
+
+# Spark's strategies and the driver's; the other engines (their extras needed) are benchmarks/engines.py's.
+SPARK_AND_DRIVER = [n for n in STRATEGY_NAMES if not isinstance(get_strategy(n), EngineStrategy)]
 
 CONFIG = """
     name: {name}
@@ -42,8 +46,8 @@ def main() -> None:
     folder = args.keep or Path(tempfile.mkdtemp(prefix="udfbench-strategies-"))
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"rows": args.rows, "batch_size": args.batch_size, "repeats": args.repeats}
-    every = run(folder, "every", CONFIG.format(name="every", strategies=", ".join(STRATEGY_NAMES), threads="",
-                                               **settings))  # fmt: skip
+    names = ", ".join(SPARK_AND_DRIVER)
+    every = run(folder, "every", CONFIG.format(name="every", strategies=names, threads="", **settings))
     table = summary(every).set_index("strategy")
     print(f"\n{calibration_line(every)}")
     print(

@@ -46,8 +46,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from common import calibration_line, run
 
-from udfbench.results import measured_runs, read_results
-from udfbench.stats import ratio_ci, slope_intercept_ci
+from udfbench.analysis.stats import ratio_ci, slope_intercept_ci
+from udfbench.rundir.files import read_results
+from udfbench.rundir.identity import measured_runs
 
 BATCHED = (
     "python_pipelined", "pandas_udf", "pandas_udf_iter", "arrow_udf", "predict_batch_udf",

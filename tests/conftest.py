@@ -6,26 +6,23 @@ would), so they never fight the shared session.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-from udfbench.config import ModelConfig
-from udfbench.dataset import SeedImage, write_builtin_seeds
-from udfbench.results import ResultRow
+from tests.commands import run_cli, write_config
+from udfbench.inputs.seeds import SeedImage, write_builtin_seeds
+from udfbench.plan.config import ModelConfig
 
 TEST_IMAGE_SIZE = 48
 
 
 @pytest.fixture(scope="session")
 def spark():
-    from udfbench.cluster import session_conf, spark_session
-    from udfbench.config import SparkConfig
+    from udfbench.plan.config import SparkConfig
+    from udfbench.spark.cluster import session_conf, spark_session
 
     conf = session_conf(SparkConfig(driver_memory="1g"), task_cpus=1, threads=None)
     with spark_session("local[2]", "udfbench-tests", conf) as session:
@@ -40,77 +37,10 @@ def seeds(tmp_path_factory) -> list[SeedImage]:
 @pytest.fixture(scope="session")
 def small_model():
     """The built-in CNN at a small input size: same layers, a fraction of the compute."""
-    from udfbench.model import prepare_model
+    from udfbench.model.spec import prepare_model
 
     spec, _ = prepare_model(ModelConfig(image_size=TEST_IMAGE_SIZE), seed=3, config_path="test")
     return spec
-
-
-def write_config(folder: Path, body: str) -> Path:
-    """Write a bench.yaml into ``folder`` from an indented YAML string."""
-    path = folder / "bench.yaml"
-    path.write_text(textwrap.dedent(body), encoding="utf-8")
-    return path
-
-
-# TensorFlow's C++ start-up lines would bury what a test reads from stderr.
-QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def udfbench_command(*args: str, calibrate: bool = False) -> list[str]:
-    """The udfbench command in a fresh interpreter. ``run`` skips its calibration (seconds of every
-    core) unless ``calibrate``: the tests that are about the machine's limit ask for it, the shared
-    real runs among them."""
-    if args and args[0] == "run" and not calibrate:
-        args = (*args, "--no-calibrate")
-    return [sys.executable, "-m", "udfbench", *args]
-
-
-def run_cli(
-    *args: str,
-    timeout: float = 600,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    calibrate: bool = False,
-) -> subprocess.CompletedProcess[str]:
-    """Run the udfbench command as a user would (``env`` adds variables), to its end."""
-    return subprocess.run(
-        udfbench_command(*args, calibrate=calibrate),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=dict(os.environ, **QUIET, **(env or {})),
-    )
-
-
-def start_run(config: Path, out: Path, capture: bool = True) -> subprocess.Popen[str]:
-    """Start ``udfbench run`` in the background (no calibration), for a test that signals or kills
-    it mid-run; ``capture`` keeps its stdout and stderr for ``communicate``."""
-    output = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen(
-        udfbench_command("run", str(config), "--out", str(out)),
-        stdout=output,
-        stderr=output,
-        text=True,
-        env=dict(os.environ, **QUIET),
-    )
-
-
-def result_row(run_id: str, strategy: str, size: int, seconds: float, **overrides) -> ResultRow:
-    """A successful measured run of a case with default settings, for run folders made by hand."""
-    values = {
-        "cluster": "local", "eval_type": "none", "input_mode": "path", "sink": "noop", "batch_size": 32,
-        "arrow_batch_size": 10000, "partitions": None, "task_cpus": 1, "threads": None, "cores": 2,
-        "slots": 2, "repeat": 1, "warmup": False, "status": "ok", "rows": size, "skipped": 0,
-        "images_per_s": size / seconds, "model_loads": 0, "load_s": 0.0, "decode_s": 0.0, "predict_s": 0.0,
-    }  # fmt: skip
-    return ResultRow(run_id=run_id, strategy=strategy, size=size, seconds=seconds, **(values | overrides))
-
-
-def bench_config(**overrides) -> dict:
-    """A valid bench.yaml as a mapping (what meta.json stores), for run folders made by hand."""
-    return {"dataset": {"sizes": [10]}, "strategies": ["python", "udf"], **overrides}
 
 
 # One small real benchmark for the whole test session, run twice: the report, compare, check and
@@ -129,18 +59,25 @@ SHARED_CONFIG = """
 
 
 @pytest.fixture(scope="session")
-def real_runs(tmp_path_factory) -> tuple[Path, Path]:
-    """Two real runs of ``SHARED_CONFIG``, one after the other, through the ``udfbench`` command."""
-    folder = tmp_path_factory.mktemp("real-runs")
-    config = write_config(folder, SHARED_CONFIG)
-    runs = []
-    for name in ("first", "second"):
-        result = run_cli("run", str(config), "--out", str(folder / name), calibrate=True)
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs.append(folder / name)
-    return runs[0], runs[1]
+def real_runs(tmp_path_factory, worker_id) -> tuple[Path, Path]:
+    """Two real runs of ``SHARED_CONFIG``, one after the other, through the ``udfbench`` command, the
+    first calibrated.
 
-
-def copy_run(run: Path, to: Path) -> Path:
-    shutil.copytree(run, to)
-    return to
+    Made once per test session: with pytest-xdist's workers (``-n``), the first worker to need them
+    makes them under a lock in the folder the workers share, and the others wait and read them."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    folder = shared / "real-runs"
+    with FileLock(str(shared / "real-runs.lock")):
+        if not (folder / "made").exists():
+            folder.mkdir(exist_ok=True)
+            config = write_config(folder, SHARED_CONFIG)
+            # Only the first measures the machine's limit (half a minute of both cores): the tests of
+            # the calibration read the first, those that compare runs need no calibration.
+            for name in ("first", "second"):
+                shutil.rmtree(folder / name, ignore_errors=True)
+                result = run_cli("run", str(config), "--out", str(folder / name), calibrate=name == "first")
+                assert result.returncode == 0, result.stderr[-3000:]
+            (folder / "made").touch()
+    return folder / "first", folder / "second"

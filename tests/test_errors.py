@@ -11,7 +11,7 @@ most recent failure: Lost task 0.0 in stage 3.0 (TID 3) (127.0.0.1 executor driv
 org.apache.spark.api.python.PythonException: Traceback (most recent call last):
   File "/x/pyspark/worker.py", line 1247, in main
   File "/x/udfbench/preprocess.py", line 40, in load_image
-udfbench.preprocess.BadImage: cannot decode /tmp/cat.99.jpeg: truncated
+udfbench.inputs.decode.BadImage: cannot decode /tmp/cat.99.jpeg: truncated
 \tat org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException(PythonRunner.scala:572)
 \tat org.apache.spark.sql.execution.python.PythonArrowOutput$$anon$1.read(PythonArrowOutput.scala:118)
 """
@@ -28,7 +28,7 @@ org.apache.spark.SparkException: Python worker exited unexpectedly (crashed)
 
 def test_the_python_error_inside_a_java_trace_is_the_line() -> None:
     assert short_error(Exception(BAD_IMAGE_IN_A_TASK)) == (
-        "udfbench.preprocess.BadImage: cannot decode /tmp/cat.99.jpeg: truncated"
+        "udfbench.inputs.decode.BadImage: cannot decode /tmp/cat.99.jpeg: truncated"
     )
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from udfbench.compare import Comparison
-from udfbench.report.format import console, format_number, interval
+from udfbench.analysis.compare import Comparison
+from udfbench.report.files import make_folder, write_csv_atomically, write_text_atomically
+from udfbench.report.format import console, fixed_cost, format_number, interval
 from udfbench.report.html import render_comparison
 
 NO_COMMON_SIZE = (
@@ -43,7 +44,7 @@ def _cost_lines(r: dict[str, Any], _: dict[str, dict[str, Any]]) -> list[str]:
     per_row, stderr = r["per_row_s"] * 1000, r["per_row_stderr"] * 1000
     lines = [
         f"{format_number(per_row)} ± {format_number(stderr, 2)} ms/row",
-        f"fixed {format_number(r['fixed_s'])} s (n={r['sizes']})",
+        f"fixed {fixed_cost(r)} (n={r['sizes']})",
     ]
     if not math.isnan(r["per_row_ratio_to_first"]):
         lines.append(f"per row ×{r['per_row_ratio_to_first']:.2f}")
@@ -92,10 +93,8 @@ def _print_notes(comparison: Comparison) -> None:
 def write_comparison(comparison: Comparison, out_dir: Path) -> Path:
     """``compare.csv`` (one row per case and column), ``compare-costs.csv`` (one row per strategy and
     column, when cost models were fitted) and a self-contained ``compare.html``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    comparison.table.to_csv(out_dir / "compare.csv", index=False)
+    make_folder(out_dir)
+    write_csv_atomically(out_dir / "compare.csv", comparison.table)
     if not comparison.costs.empty:
-        comparison.costs.to_csv(out_dir / "compare-costs.csv", index=False)
-    path = out_dir / "compare.html"
-    path.write_text(render_comparison(comparison), encoding="utf-8")
-    return path
+        write_csv_atomically(out_dir / "compare-costs.csv", comparison.costs)
+    return write_text_atomically(out_dir / "compare.html", render_comparison(comparison))

@@ -16,20 +16,26 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from udfbench.history import CaseHistory, DriftAt, History, StepAt
-from udfbench.report.html import _environment, format_number
-from udfbench.report.plots import _png, plt  # pyplot with the Agg backend
+from udfbench.analysis.history import CaseHistory, DriftAt, History, StepAt
+from udfbench.report.files import make_folder, write_text_atomically
+from udfbench.report.format import format_number, interval
+from udfbench.report.html import template_environment
+from udfbench.report.plots import plt, png_of  # pyplot with the Agg backend
 
 
 def _changes(history: History) -> list[dict[str, object]]:
-    """Every step and drift as one row, slowdowns first, then by case."""
+    """Every step and drift as one row, slowdowns first, then by case. A step has its verdict, its
+    ratio's interval over the runs of both levels and a note; a drift is judged by its ratio alone."""
     rows: list[dict[str, object]] = [
         {
             "case": s.case,
             "kind": "step",
             "runs": s.run_id,
             "ratio": s.ratio,
+            "interval": interval(s.verdict.low, s.verdict.high),
             "direction": s.direction,
+            "verdict": s.verdict.status,
+            "note": s.verdict.note,
             "slowdown": history.is_slowdown(s),
         }
         for s in history.steps
@@ -40,7 +46,10 @@ def _changes(history: History) -> list[dict[str, object]]:
             "kind": f"drift ({d.kind})",
             "runs": f"{d.start_run_id} .. {d.end_run_id}",
             "ratio": d.ratio,
+            "interval": "–",
             "direction": d.direction,
+            "verdict": "regression" if history.is_slowdown(d) else "–",
+            "note": "",
             "slowdown": history.is_slowdown(d),
         }
         for d in history.drifts
@@ -50,10 +59,17 @@ def _changes(history: History) -> list[dict[str, object]]:
 
 def headline(history: History) -> str:
     mode = f"relative to {history.relative_to}" if history.relative_to else "absolute seconds"
+    judged = [
+        f"{n} {status}"
+        for status in ("unchanged", "undecided")
+        if (n := sum(s.verdict.status == status for s in history.steps))
+    ]
+    of_steps = f" ({', '.join(judged)})" if judged else ""
     return (
         f"{len(history.slowdowns)} slowdown(s) beyond {history.threshold:.0%}, "
-        f"{len(history.steps)} step(s) and {len(history.drifts)} drift(s) in {len(history.series)} case(s) "
-        f"over {len(history.runs)} runs ({mode})"
+        f"{len(history.steps)} step(s){of_steps} and {len(history.drifts)} drift(s) in "
+        f"{len(history.series)} case(s) over {len(history.runs)} runs "
+        f"({mode}{', strict' if history.strict else ''})"
     )
 
 
@@ -63,7 +79,8 @@ def print_history(history: History, console: Console | None = None) -> None:
     rows = _changes(history)
     if rows:
         table = Table(title=f"udfbench history: {history.runs[0].run_id} .. {history.runs[-1].run_id}")
-        for header in ("case", "change", "at run", "ratio after/before", "direction"):
+        headers = ("case", "change", "at run", "ratio after/before", "95% interval", "direction", "verdict")
+        for header in (*headers, "note"):
             table.add_column(header, justify="right" if header.startswith("ratio") else "left")
         for row in rows:
             table.add_row(
@@ -71,8 +88,13 @@ def print_history(history: History, console: Console | None = None) -> None:
                 str(row["kind"]),
                 str(row["runs"]),
                 format_number(row["ratio"]),
+                str(row["interval"]),
                 str(row["direction"]),
-                style="bold red" if row["slowdown"] else None,
+                str(row["verdict"]),
+                str(row["note"]),
+                style="bold red"
+                if row["slowdown"]
+                else ("yellow" if row["verdict"] == "undecided" else None),
             )
         console.print(table)
     for line in history.differences:
@@ -81,7 +103,8 @@ def print_history(history: History, console: Console | None = None) -> None:
 
 
 def case_plot(history: History, case: CaseHistory) -> str:
-    """One case's medians over the runs with 95% intervals; steps as red or green lines, drifts shaded."""
+    """One case's medians over the runs with 95% intervals; steps as lines by their verdict (red a
+    slowdown, green faster beyond the threshold, orange the others), drifts shaded."""
     x = [i for i, p in enumerate(case.points) if p]
     points = [p for p in case.points if p]
     medians = [p.median for p in points]
@@ -91,11 +114,10 @@ def case_plot(history: History, case: CaseHistory) -> str:
     ax.errorbar(x, medians, yerr=[below, above], marker="o", markersize=4, capsize=2, linestyle="-")
     levels = [v if not math.isnan(v) else None for v in case.changes.levels]
     ax.plot(range(len(levels)), levels, color="grey", linestyle="--", linewidth=1, drawstyle="steps-mid")
-    for step in case.changes.steps:
-        color = (
-            "#b00020" if step.ratio > 1 + history.threshold else ("#1b7a2e" if step.ratio < 1 else "orange")
-        )
-        ax.axvline(step.index - 0.5, color=color, linewidth=1.5)
+    colors = {"regression": "#b00020", "improvement": "#1b7a2e"}
+    for step in history.steps:
+        if step.case == case.case:
+            ax.axvline(step.index - 0.5, color=colors.get(step.verdict.status, "orange"), linewidth=1.5)
     for drift in case.changes.drifts:
         ax.axvspan(drift.start - 0.5, drift.end - 0.5, color="orange", alpha=0.2)
     ax.set_xticks(
@@ -105,7 +127,7 @@ def case_plot(history: History, case: CaseHistory) -> str:
     ax.set(ylabel=f"median ({unit})", title=case.case)
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return png_of(fig)
 
 
 def render_html(history: History) -> str:
@@ -116,7 +138,7 @@ def render_html(history: History) -> str:
         history.series.values(), key=lambda c: (c.case not in slowed, c.case not in changed, c.case)
     )
     return (
-        _environment()
+        template_environment()
         .get_template("history.html.j2")
         .render(
             headline=headline(history),
@@ -170,8 +192,8 @@ def to_json(history: History) -> str:
 
 def write_history(history: History, out_dir: Path) -> dict[str, Path]:
     """history.html and history.json in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out_dir / "history.html", "json": out_dir / "history.json"}
-    paths["html"].write_text(render_html(history), encoding="utf-8")
-    paths["json"].write_text(to_json(history), encoding="utf-8")
-    return paths
+    make_folder(out_dir)
+    return {
+        "html": write_text_atomically(out_dir / "history.html", render_html(history)),
+        "json": write_text_atomically(out_dir / "history.json", to_json(history)),
+    }

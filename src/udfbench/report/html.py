@@ -8,19 +8,21 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from udfbench.answer import REFERENCE, Answer, flags, headline
-from udfbench.config import AXES
+from udfbench.analysis.answer import REFERENCE, Answer, flags, headline, repeats_note
+from udfbench.plan.config import AXES
 from udfbench.report import plots
-from udfbench.report.format import format_number, interval
-from udfbench.results import SETTINGS, RunMeta, varying_settings
+from udfbench.report.format import fixed_cost, format_number, interval
+from udfbench.rundir.identity import SETTINGS, varying_settings
+from udfbench.rundir.schema import BUSY_FOREIGN_CPU_PCT, RunMeta
 
 if TYPE_CHECKING:
-    from udfbench.compare import Comparison
+    from udfbench.analysis.compare import Comparison
 
 CEILING = "python_pipelined"
 
 
-def _environment() -> Environment:
+def template_environment() -> Environment:
+    """The jinja2 environment every HTML output renders with: the package's templates, autoescaped."""
     env = Environment(
         loader=PackageLoader("udfbench", "report/templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -29,6 +31,7 @@ def _environment() -> Environment:
     )
     env.filters["num"] = format_number
     env.globals["interval"] = interval
+    env.globals["fixed_cost"] = fixed_cost
     return env
 
 
@@ -78,17 +81,21 @@ def render_report(
     fits: pd.DataFrame,
     parity: pd.DataFrame,
     found: list[Answer],
+    capacity: dict[str, Any] | None = None,
 ) -> str:
+    """report.html; ``capacity``: the capacity-plan section (``report.plan.section``), or None."""
     axes = varying_axes(summary)
     failures = summary[summary["status"] != "ok"] if not summary.empty else summary
     return (
-        _environment()
+        template_environment()
         .get_template("report.html.j2")
         .render(
             meta=meta,
+            busy_pct=BUSY_FOREIGN_CPU_PCT,
             answers=[{"answer": a, "headline": headline(a)} for a in found],
+            capacity=capacity,
             limits=any(a.fraction_of_limit is not None for a in found),
-            summary=[r | {"flags": flags(r)} for r in summary.to_dict("records")],
+            summary=[r | {"flags": flags(r), "note": repeats_note(r)} for r in summary.to_dict("records")],
             axes=axes,
             fits=fits.to_dict("records"),
             parity=parity.to_dict("records"),
@@ -126,7 +133,7 @@ def render_comparison(comparison: Comparison) -> str:
     for row in comparison.costs.to_dict("records"):
         costs.setdefault(row["case"], {})[row["column"]] = row
     return (
-        _environment()
+        template_environment()
         .get_template("compare.html.j2")
         .render(
             columns=comparison.columns,

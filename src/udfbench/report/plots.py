@@ -10,6 +10,7 @@ import base64
 import io
 import zlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -20,10 +21,20 @@ matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
-from udfbench import stats  # noqa: E402
-from udfbench.results import SETTINGS, case_ids, case_name, measured_runs, varying_settings  # noqa: E402
-from udfbench.strategies.registry import STRATEGY_NAMES  # noqa: E402
+from udfbench.plan.names import STRATEGY_NAMES  # noqa: E402
+from udfbench.plan.repeats import median_interval  # noqa: E402
+from udfbench.rundir.identity import (  # noqa: E402
+    SETTINGS,
+    case_ids,
+    case_name,
+    measured_runs,
+    varying_settings,
+)
+
+if TYPE_CHECKING:
+    from udfbench.analysis.capacity import CapacityPlan
 
 # One colour per strategy in every plot, report and comparison, whatever the run holds: tab10 by the
 # strategy's place in the registry, then more for strategies beyond it.
@@ -40,13 +51,23 @@ def strategy_color(strategy: str) -> tuple[float, float, float] | str:
     return PALETTE[len(STRATEGY_NAMES) + zlib.crc32(strategy.encode()) % (len(PALETTE) - len(STRATEGY_NAMES))]
 
 
-def _png(fig: plt.Figure) -> str:
+def png_of(fig: plt.Figure) -> str:
+    """``fig`` as a base64 PNG, for an <img> inside a self-contained page; the figure is closed."""
     buffer = io.BytesIO()
     fig.tight_layout()
     # "tight" keeps the legends, which sit outside the axes, inside the picture.
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _from_zero(ax: plt.Axes, top: float) -> None:
+    """A y axis from zero with headroom over ``top``: a flat line (a strategy whose memory does not
+    grow) would otherwise sit on the frame's top edge, where it reads as a clipped one."""
+    if np.isfinite(top) and top > 0:
+        ax.set_ylim(0, top * 1.12)
+    else:
+        ax.set_ylim(bottom=0)
 
 
 def _legend_outside(ax: plt.Axes, fontsize: int = 8) -> None:
@@ -93,7 +114,7 @@ def time_vs_size(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
     )
     ax.grid(alpha=0.3)
     _legend_outside(ax)
-    return _png(fig)
+    return png_of(fig)
 
 
 def throughput_vs_size(summary: pd.DataFrame, per_core: bool = False) -> str | None:
@@ -109,10 +130,10 @@ def throughput_vs_size(summary: pd.DataFrame, per_core: bool = False) -> str | N
     ylabel = "images per second per core" if per_core else "images per second (rows / median)"
     title = "Throughput per core against dataset size" if per_core else "Throughput against dataset size"
     ax.set(xlabel="rows", ylabel=ylabel, title=title)
-    ax.set_ylim(bottom=0)
+    _from_zero(ax, ok[column].max())
     ax.grid(alpha=0.3)
     _legend_outside(ax)
-    return _png(fig)
+    return png_of(fig)
 
 
 def speedup_vs_reference(summary: pd.DataFrame, reference: str) -> str | None:
@@ -131,7 +152,7 @@ def speedup_vs_reference(summary: pd.DataFrame, reference: str) -> str | None:
     )
     ax.grid(alpha=0.3)
     _legend_outside(ax)
-    return _png(fig)
+    return png_of(fig)
 
 
 def cold_vs_steady(summary: pd.DataFrame) -> str | None:
@@ -160,7 +181,7 @@ def cold_vs_steady(summary: pd.DataFrame) -> str | None:
     legend = ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     for handle in legend.legend_handles:  # the legend explains the fill, not a colour
         handle.set_color("#888888")
-    return _png(fig)
+    return png_of(fig)
 
 
 def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
@@ -179,10 +200,10 @@ def throughput_vs_axis(summary: pd.DataFrame, axis: str) -> str | None:
         ylabel="images per second",
         title=f"Throughput against {axis} at {int(largest['size'].iloc[0])} rows",
     )
-    ax.set_ylim(bottom=0)
+    _from_zero(ax, largest["images_per_s"].max())
     ax.grid(alpha=0.3)
     _legend_outside(ax)
-    return _png(fig)
+    return png_of(fig)
 
 
 def time_breakdown(summary: pd.DataFrame) -> str | None:
@@ -222,12 +243,19 @@ def time_breakdown(summary: pd.DataFrame) -> str | None:
     ax.invert_yaxis()
     ax.set(xlabel="seconds of wall time (worker time / task slots)", title="Where the time goes")
     _legend_outside(ax, fontsize=7)
-    return _png(fig)
+    return png_of(fig)
 
 
 def ranked_throughput(results: pd.DataFrame, summary: pd.DataFrame) -> str | None:
+    """``ranked_throughput_figure`` as a PNG."""
+    fig = ranked_throughput_figure(results, summary)
+    return None if fig is None else png_of(fig)
+
+
+def ranked_throughput_figure(results: pd.DataFrame, summary: pd.DataFrame) -> plt.Figure | None:
     """Images per second of every case, fastest first, with the 95% interval of the median as error
-    bars and the machine's limit as a dashed line: the plot for a run of one dataset size."""
+    bars where a case has more than one run, and each cluster's limit as a dashed line, labelled,
+    inside the frame: the plot for a run of one dataset size."""
     ok = summary[summary["count"] > 0].sort_values("images_per_s", ascending=False)
     if ok.empty:
         return None
@@ -235,32 +263,52 @@ def ranked_throughput(results: pd.DataFrame, summary: pd.DataFrame) -> str | Non
     runs["id"] = case_ids(runs)
     seconds = {key: group["seconds"].to_numpy() for key, group in runs.groupby("id")}
     varying = varying_settings(ok, ("cluster", *SETTINGS))
-    labels, rates, errors, colors = [], [], [], []
+    labels, rates, colors, spans = [], [], [], []
     for (_, row), key in zip(ok.iterrows(), case_ids(ok), strict=True):
-        low, high = stats.median_interval(seconds[key])
         rate = row["images_per_s"]
-        # Rates are rows / seconds: the slow end of the time interval is the low end of the rate's.
         labels.append(case_name(row, varying, with_cluster=False, with_size=False))
         rates.append(rate)
-        errors.append((rate - rate * row["median"] / high, rate * row["median"] / low - rate))
         colors.append(strategy_color(str(row["strategy"])))
+        if len(seconds[key]) > 1:
+            low, high = median_interval(seconds[key])
+            # Rates are rows / seconds: the slow end of the time interval is the low end of the rate's.
+            spans.append((rate - rate * row["median"] / high, rate * row["median"] / low - rate))
+        else:  # one run has no interval: no bar, rather than a bar of zero width that looks like one
+            spans.append(None)
     fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(ok) + 1.6))
     y = np.arange(len(ok))
-    ax.barh(y, rates, xerr=np.array(errors).T, color=colors, capsize=3)
+    ax.barh(y, rates, color=colors)
+    with_interval = [i for i, span in enumerate(spans) if span is not None]
+    if with_interval:
+        errors = np.array([spans[i] for i in with_interval]).T
+        ax.errorbar([rates[i] for i in with_interval], with_interval, xerr=errors, fmt="none",
+                    ecolor="black", capsize=3)  # fmt: skip
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    for limit in ok["limit_images_per_s"].dropna().unique():
+    limits = ok.dropna(subset=["limit_images_per_s"]).groupby("limit_images_per_s")["cluster"].unique()
+    right = max([rates[i] + (spans[i] or (0, 0))[1] for i in range(len(rates))] + list(limits.index))
+    ax.set_xlim(0, right * 1.12)  # every bar, interval and limit inside the frame, with room for a label
+    for limit, clusters in limits.items():
+        whose = "" if len(limits) == 1 else f" of {', '.join(map(str, clusters))}"
         ax.axvline(limit, color="grey", linestyle="--", linewidth=1)
-        ax.annotate("machine's limit", (limit, -0.6), fontsize=7, color="grey", ha="right")
+        # Inside the frame, at its top, just right of the line: it says what the line is.
+        ax.text(limit, 0.99, f" limit{whose}\n {limit:.0f}/s", transform=ax.get_xaxis_transform(),
+                fontsize=7, color="dimgrey", ha="left", va="top")  # fmt: skip
+    bars = "; bars: 95% interval" if with_interval else ""
+    alone = "; one run: no interval" if len(with_interval) < len(spans) else ""
     size = int(ok["size"].iloc[0])
-    ax.set(
-        xlabel="images per second (median; bars: 95% interval)", title=f"Throughput at {size} rows, ranked"
-    )
+    ax.set(xlabel=f"images per second (median{bars}{alone})", title=f"Throughput at {size} rows, ranked")
     ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
+    return fig
 
 
 def memory_vs_size(summary: pd.DataFrame) -> str | None:
+    """``memory_figure`` as a PNG."""
+    fig = memory_figure(summary)
+    return None if fig is None else png_of(fig)
+
+
+def memory_figure(summary: pd.DataFrame) -> plt.Figure | None:
     """Peak resident memory against rows: the largest Python worker, the driver, the largest executor
     JVM. A line that stays flat as rows grow is a strategy that streams."""
     roles = [
@@ -273,12 +321,73 @@ def memory_vs_size(summary: pd.DataFrame) -> str | None:
     if ok.empty or not present:
         return None
     fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
+    shown: dict[str, plt.Artist] = {}
     for ax, (column, title) in zip(axes[0], present, strict=True):
         for label, group, style in series(ok[ok[column].notna()]):
             group = group.sort_values("size")
-            ax.plot(group["size"], group[column], label=label, **style)
+            (shown[label],) = ax.plot(group["size"], group[column], label=label, **style)
         ax.set(xlabel="rows", ylabel="peak RSS (MB)", title=title)
-        ax.set_ylim(bottom=0)
+        _from_zero(ax, ok[column].max())
         ax.grid(alpha=0.3)
-    _legend_outside(axes[0][-1])
-    return _png(fig)
+    # One legend for every panel: the driver-only strategies have no worker or executor to plot.
+    axes[0][-1].legend(shown.values(), shown.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       borderaxespad=0.0)  # fmt: skip
+    return fig
+
+
+def plan_against_executors(plan: CapacityPlan) -> str | None:
+    """The capacity plan's projected wall time and cost (core-hours without a price) against
+    executors: one line per strategy with its 95% interval shaded, the deadline and the measured
+    cores (as executors of the plan's size) marked. A strategy without Spark is a flat dashed line:
+    executors do not change it."""
+    if not plan.strategies:
+        return None
+    priced = plan.price_per_core_hour is not None
+    fig, (time_ax, cost_ax) = plt.subplots(1, 2, figsize=(11, 4.4))
+    for s in plan.strategies:
+        executors = np.array([p.executors for p in s.curve], dtype=float)
+        hours = np.array([[p.wall_s.value, p.wall_s.low, p.wall_s.high] for p in s.curve]) / 3600
+        if priced:
+            spent = np.array([[p.cost.value, p.cost.low, p.cost.high] for p in s.curve if p.cost is not None])
+        else:
+            spent = hours * np.array([[p.cores] for p in s.curve])
+        style = {"color": strategy_color(s.strategy), "linestyle": "--" if s.driver_only else "-"}
+        label = s.name + (" (driver only)" if s.driver_only else "")
+        for ax, values in ((time_ax, hours), (cost_ax, spent)):
+            ax.plot(executors, values[:, 0], label=label, **style)
+            ax.fill_between(
+                executors, values[:, 1], values[:, 2], color=style["color"], alpha=0.2, linewidth=0
+            )
+    per_executor = plan.cores_per_executor
+    low, high = min(plan.measured_cores) / per_executor, max(plan.measured_cores) / per_executor
+    cores = ", ".join(map(str, plan.measured_cores))
+    # Plain numbers on the log axes: with formulas off, matplotlib's 10^k labels would show as code.
+    plain = ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    for ax in (time_ax, cost_ax):
+        ax.axvspan(low * 0.95, high * 1.05, color="#999999", alpha=0.25, label=f"measured: {cores} cores")
+        if plan.executors is not None:
+            ax.axvline(plan.executors, color="#444444", linewidth=1, label=f"the plan: {plan.executors}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(left=min(low * 0.8, 1))
+        ax.grid(alpha=0.3, which="both")
+        ax.set_xlabel(f"executors of {per_executor} cores")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(ticker.NullFormatter())
+    if plan.deadline_s is not None:
+        time_ax.axhline(
+            plan.deadline_s / 3600, color="#b00020", linestyle=":", label=f"deadline {plan.deadline}"
+        )
+    time_ax.set(ylabel="wall time, hours (shaded: 95% interval)", title=f"Time for {plan.images:,} images")
+    cost_ax.set(
+        ylabel="cost (shaded: 95% interval)" if priced else "core-hours (shaded: 95% interval)",
+        title="Cost" if priced else "Core-hours (no price given)",
+    )
+    # One legend for both panels: the strategies, the measured cores and the deadline.
+    handles, labels = time_ax.get_legend_handles_labels()
+    cost_ax.legend(
+        handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0
+    )
+    return png_of(fig)

@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from udfbench.answer import Answer, flags, headline
-from udfbench.events import RunListener
+from udfbench.analysis.answer import Answer, flags, headline
 from udfbench.report.format import console as default_console
-from udfbench.report.format import format_number
+from udfbench.report.format import fixed_cost, format_number, interval
 from udfbench.report.html import REFERENCE, has_skips, varying_axes
+from udfbench.rundir.events import RunListener
+from udfbench.rundir.identity import case_ids, case_name, varying_settings
 
 
 def print_summary(
@@ -63,22 +64,33 @@ def print_summary(
     console.print(table)
     if not fits.empty:
         cost = Table(title="Cost model: seconds = fixed + per row x rows")
-        for column in [*[a for a in axes if a in fits], "strategy", "fixed s", "ms per row", "r2"]:
-            cost.add_column(column, justify="left" if column == "strategy" or column in axes else "right")
+        for column in [
+            *[a for a in axes if a in fits],
+            "strategy",
+            "fixed",
+            "95% interval",
+            "ms per row",
+            "r2",
+        ]:
+            cost.add_column(column, justify="left" if column in {"strategy", "fixed", *axes} else "right")
         for row in fits.to_dict("records"):
             cost.add_row(
                 *[format_number(row[a]) for a in axes if a in fits],
                 str(row["strategy"]),
-                f"{row['fixed_s']:.3g} ± {row['fixed_stderr']:.2g}",
+                fixed_cost(row),
+                interval(row["fixed_low"], row["fixed_high"], digits=".3g"),
                 f"{row['per_row_s'] * 1000:.3g} ± {row['per_row_stderr'] * 1000:.2g}",
                 f"{row['r2']:.3f}",
             )
         console.print(cost)
-    for row in summary.to_dict("records"):
-        for warning in flags(row):
-            console.print(
-                f"{row['strategy']} n={row['size']}: {warning}", style="yellow", markup=False, highlight=False
-            )
+    # An answer's line ends with its own case's warnings: the others' are said here, each once.
+    said = {answer.case for answer in found}
+    several_clusters = summary["cluster"].nunique() > 1
+    varying = varying_settings(summary)
+    for key, row in zip(case_ids(summary), summary.to_dict("records"), strict=True):
+        for warning in () if key in said else flags(row):
+            name = case_name(row, varying, with_cluster=several_clusters)
+            console.print(f"{name}: {warning}", style="yellow", markup=False, highlight=False)
     for answer in found:
         console.print(headline(answer), style="bold", markup=False, highlight=False)
 
@@ -86,7 +98,9 @@ def print_summary(
 class ProgressDisplay(RunListener):
     """A progress bar over the planned timed runs; in a log file or CI, one line per timed run."""
 
-    def __init__(self, total_runs: int) -> None:
+    def __init__(self, total_runs: int, most_repeats: int | None = None) -> None:
+        """``total_runs`` at most; ``most_repeats``: a case's measured runs at most, with ``repeats:
+        auto`` (a case that stops early leaves the rest of them off the bar's count)."""
         columns = (
             TextColumn("{task.description:<48}"),
             BarColumn(),
@@ -96,6 +110,7 @@ class ProgressDisplay(RunListener):
         self.bar = Progress(*columns, transient=False)
         self.task = self.bar.add_task("starting", total=total_runs)
         self.total = total_runs
+        self.most_repeats = most_repeats
         self.done = 0
 
     def __enter__(self) -> ProgressDisplay:
@@ -116,7 +131,12 @@ class ProgressDisplay(RunListener):
 
     def measured(self, row: Any) -> None:
         kind = "warmup" if row.warmup else "run"
-        self._line(f"{row.cluster} {row.strategy} n={row.size} {kind} {row.repeat}: {row.seconds:.2f}s", 1)
+        text = f"{row.cluster} {row.strategy} n={row.size} {kind} {row.repeat}: {row.seconds:.2f}s"
+        if row.stopped_because:
+            left = (self.most_repeats or row.repeat) - row.repeat
+            self._line(f"{text} ({row.stopped_because})", 1 + left)
+        else:
+            self._line(text, 1)
 
     def case_ended(self, row: Any, runs_skipped: int) -> None:
         self._line(f"{row.cluster} {row.strategy} n={row.size}: {row.status}", runs_skipped)

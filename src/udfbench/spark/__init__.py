@@ -1,0 +1,1 @@
+"""Spark: clusters and sessions (local, standalone, an existing cluster) and the Java they need."""
