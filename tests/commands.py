@@ -72,3 +72,9 @@ def tiny_onnx(folder: Path) -> Path:
     from tests.model.test_runtimes import pool_linear_softmax
 
     return pool_linear_softmax(folder / "tiny.onnx", size=16)
+
+
+def with_tiny_onnx(config_text: str, folder: Path) -> str:
+    """``config_text`` with the built-in CNN (``model: {image_size: 48}``) swapped for ``tiny_onnx``."""
+    assert "model: {image_size: 48}" in config_text
+    return config_text.replace("model: {image_size: 48}", f"model: {{path: {tiny_onnx(folder)}}}")

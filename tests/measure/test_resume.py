@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.commands import run_cli, start_run, write_config
+from tests.commands import run_cli, start_run, with_tiny_onnx, write_config
 from tests.rundirs import result_row
 from udfbench.measure.resume import config_differences, finished_cases
 from udfbench.plan.config import load_config
@@ -77,7 +77,8 @@ def interrupt_after(config: Path, out: Path, rows: int) -> None:
 
 @pytest.mark.slow
 def test_an_interrupted_run_is_finished_without_rerunning_what_it_kept(tmp_path: Path) -> None:
-    config = write_config(tmp_path, TINY)
+    # Resuming is the subject, not the model: a tiny ONNX model spares the workers TensorFlow's start.
+    config = write_config(tmp_path, with_tiny_onnx(TINY, tmp_path))
     out = tmp_path / "run"
     # Interrupt inside the python loop's second case (size 12): size 6 is finished, 12 is partial.
     interrupt_after(config, out, rows=9 + 3)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.commands import run_cli, start_run, tiny_onnx, write_config
+from tests.commands import run_cli, start_run, with_tiny_onnx, write_config
 from udfbench.errors import UserError
 from udfbench.plan.config import ClusterConfig
 from udfbench.spark.standalone import CLUSTER_VARIABLE, OWNER_FILE, remove_stale_folders, standalone_cluster
@@ -69,14 +69,18 @@ CONFIG = """
 """
 
 
+def busy_standalone_run(folder: Path) -> str:
+    """A run on the standalone cluster alone, long enough to be killed in (300 rows, 4 repeats);
+    the cluster is the subject, so a tiny ONNX model spares every worker TensorFlow's start."""
+    body = CONFIG.format(sizes="300", strategies="pandas_udf", repeats=4)
+    return with_tiny_onnx(body.replace("      - {name: local2, kind: local, cores: 2}\n", ""), folder)
+
+
 def test_a_run_on_local_and_standalone_clusters_and_their_comparison(tmp_path) -> None:
     # One worker with one core: Spark's defaultParallelism would still say 2, the executors say 1.
     # A tiny ONNX model: the clusters are the subject here, not TensorFlow's start in every worker.
     body = CONFIG.format(sizes="12, 24", strategies="python, pandas_udf", repeats=2)
-    model = f"model: {{path: {tiny_onnx(tmp_path)}}}"
-    config = write_config(
-        tmp_path, body.replace("workers: 2,", "workers: 1,").replace("model: {image_size: 48}", model)
-    )
+    config = write_config(tmp_path, with_tiny_onnx(body.replace("workers: 2,", "workers: 1,"), tmp_path))
     result = run_cli("run", str(config), "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     results = pd.read_csv(tmp_path / "run" / "results.csv")
@@ -121,12 +125,7 @@ def test_a_cluster_that_does_not_come_up_in_time_says_so_and_leaves_nothing() ->
 
 
 def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -> None:
-    config = write_config(
-        tmp_path,
-        CONFIG.format(sizes="300", strategies="pandas_udf", repeats=4).replace(
-            "      - {name: local2, kind: local, cores: 2}\n", ""
-        ),
-    )
+    config = write_config(tmp_path, busy_standalone_run(tmp_path))
     out = tmp_path / "run"
     process = start_run(config, out)
     deadline = time.monotonic() + 300
@@ -151,12 +150,7 @@ def test_a_worker_killed_mid_run_keeps_every_case_and_stops_the_rest(tmp_path) -
 
 
 def test_a_killed_udfbench_takes_its_cluster_and_folder_with_it(tmp_path) -> None:
-    config = write_config(
-        tmp_path,
-        CONFIG.format(sizes="300", strategies="pandas_udf", repeats=4).replace(
-            "      - {name: local2, kind: local, cores: 2}\n", ""
-        ),
-    )
+    config = write_config(tmp_path, busy_standalone_run(tmp_path))
     out = tmp_path / "run"
     process = start_run(config, out, capture=False)
     deadline = time.monotonic() + 300
