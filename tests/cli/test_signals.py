@@ -57,6 +57,8 @@ def wait_for(condition, timeout_s: float) -> bool:
 PHASES = {
     "calibration": ("python", "multiprocessing.spawn", True),
     "the driver JVM's start": ("pandas_udf", "SparkSubmit", False),
+    "Ray's start": ("ray_map_batches", "raylet", False),
+    "Daft's workers": ("daft_udf", "daft", False),
 }
 
 
@@ -85,8 +87,18 @@ def start(tmp_path: Path, phase: str) -> tuple[subprocess.Popen, str]:
         ("calibration", signal.SIGINT),
         ("calibration", signal.SIGKILL),
         ("the driver JVM's start", signal.SIGINT),
+        ("Ray's start", signal.SIGINT),
+        ("Ray's start", signal.SIGKILL),
+        ("Daft's workers", signal.SIGINT),
     ],
-    ids=["Ctrl-C during calibration", "SIGKILL during calibration", "Ctrl-C during the driver JVM's start"],
+    ids=[
+        "Ctrl-C during calibration",
+        "SIGKILL during calibration",
+        "Ctrl-C during the driver JVM's start",
+        "Ctrl-C during Ray's start",
+        "SIGKILL during Ray's start",
+        "Ctrl-C among Daft's workers",
+    ],
 )
 def test_a_signal_at_any_phase_leaves_no_process_behind(tmp_path: Path, phase: str, signum) -> None:
     process, _ = start(tmp_path, phase)

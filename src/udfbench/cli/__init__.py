@@ -8,10 +8,17 @@ them (signals, exit statuses, native stderr) is ``console``'s; shared arguments 
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 from udfbench.cli import check, compare, dataset, history, plan, report, run, validate
 from udfbench.cli.arguments import Parser
-from udfbench.cli.console import EXIT_INTERRUPTED, EXIT_USAGE, silence_py4j_logging, stop_on_signals
+from udfbench.cli.console import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    end_process,
+    silence_py4j_logging,
+    stop_on_signals,
+)
 from udfbench.errors import UserError
 
 VERBS = {
@@ -57,3 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("udfbench: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def command() -> NoReturn:
+    """The ``udfbench`` command (and ``python -m udfbench``): ``main``, then the process ends with its
+    exit status and nothing after it (``console.end_process``)."""
+    end_process(main())

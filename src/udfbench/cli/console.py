@@ -8,14 +8,16 @@ and a run with failed cases use 1.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_OK, EXIT_FAILED_CASES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,6 +39,26 @@ def stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop a verb the same way: the flag, then a KeyboardInterrupt."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _request_stop)
+
+
+def end_process(status: int) -> NoReturn:
+    """End the process with ``status`` once the exit handlers have run, skipping the interpreter's
+    finalization: that is where native libraries' threads meet a dying interpreter.
+
+    After Ctrl-C during a Daft query, the threads of Daft's engine, still shutting down, aborted the
+    process (SIGABRT, "exception not rethrown") after udfbench had kept every result and printed its
+    report; and under ``python -m`` CPython ends by SIGINT, whatever the status, once a
+    KeyboardInterrupt was caught after it escaped code run from a string (TensorFlow's imports). By
+    now every file udfbench writes is closed; the exit handlers (Spark's gateway, clusters, pools,
+    logging) still run, as they would at a normal exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 @contextmanager
