@@ -4,6 +4,9 @@ after a normal end or a failed start; without the engine installed, one line at 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import psutil
 import pytest
 
@@ -13,7 +16,7 @@ from udfbench.errors import UserError
 from udfbench.measure.instruments import ResourceSampler
 from udfbench.measure.preflight import preflight
 from udfbench.measure.strategies import get_strategy, registered
-from udfbench.measure.strategies.daft_udf import DaftUdf
+from udfbench.measure.strategies.daft_udf import UDF_WORKER_MODULE, DaftUdf
 from udfbench.measure.strategies.ray_map_batches import RayMapBatches
 from udfbench.measure.workload import ImageReader
 from udfbench.model.spec import prepare_model
@@ -96,6 +99,15 @@ def test_an_engine_sees_every_row_agrees_counts_its_workers_and_leaves_nothing(
     assert all(r.worker_threads == 1 for r in results)
     assert all(r.python_workers >= 1 and r.worker_peak_rss_mb > 0 for r in results)
     assert engine_processes() == []
+
+
+def test_a_daft_run_is_over_when_its_udf_processes_have_ended() -> None:
+    # Daft ends a query's UDF processes after the query returns; on a busy machine they overlapped the
+    # next run. A process that looks like one of them, ending a moment later, stands in.
+    engine("daft_udf")
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)", UDF_WORKER_MODULE])
+    DaftUdf().settle()
+    assert worker.poll() is not None
 
 
 class RayWithoutMemory(RayMapBatches):

@@ -154,6 +154,8 @@ class Runner:
             seconds = time.perf_counter() - started
         finally:
             readings = self.listener.timed_run_ended()
+            if isinstance(strategy, LocalStrategy):
+                strategy.settle()
         return seconds, Tally.from_vector(np.asarray(counted)), readings
 
     def _reason(self, err: Exception, case: Case) -> str:
@@ -191,6 +193,8 @@ class Runner:
                 predicted = out.select("id", "label", "score").toPandas()
             else:
                 predicted = pd.concat(list(out))[["id", "label", "score"]]
+                assert isinstance(strategy, LocalStrategy)
+                strategy.settle()
         except Exception as err:
             raise CaseFailed(short_error(err)) from err
         rows = self.workload.datasets[case.size]

@@ -82,6 +82,10 @@ class LocalStrategy(Strategy):
         """Let go of what the strategy keeps between runs (worker processes), as a Spark session's
         end lets go of its Python workers: the strategies after it must not share the machine."""
 
+    def settle(self) -> None:
+        """After a run, untimed: wait for what the run started to end, so that the next run does not
+        share the machine with it."""
+
 
 class EngineStrategy(LocalStrategy):
     """Another engine than Spark, started on this machine by the strategy and ended by ``close``.

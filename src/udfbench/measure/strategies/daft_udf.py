@@ -11,17 +11,24 @@ workers read the images themselves (paths, bytes from the files or a table's cel
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import replace
 from functools import cache
 from typing import Any
 
 import pandas as pd
+import psutil
 
 from udfbench.measure.local_processes import pinned_children, usable_cores
 from udfbench.measure.strategies.base import TALLY, EngineStrategy
 from udfbench.measure.strategies.engines import EngineWorker, take_tally, worker_threads
 from udfbench.measure.workload import ImageReader
 from udfbench.model.predictor import Predictor
+
+# How Daft starts each UDF process (``python -m daft.execution.udf_worker``), and how long a run's
+# end waits for them: past it, the next run's python_workers count shows the overlap.
+UDF_WORKER_MODULE = "daft.execution.udf_worker"
+SETTLE_TIMEOUT_S = 60.0
 
 
 @cache
@@ -82,6 +89,16 @@ class DaftUdf(EngineStrategy):
         with pinned_children(threads):
             for part in predicted.to_arrow_iter():
                 yield take_tally(part.to_pandas(), predictor)
+
+    def settle(self) -> None:
+        """Wait for the query's UDF processes, which Daft ends after the query returns: on a busy
+        machine they outlived Daft's own 5-second wait for them and overlapped the next run."""
+        workers = []
+        for child in psutil.Process().children(recursive=True):
+            with suppress(psutil.Error):
+                if UDF_WORKER_MODULE in child.cmdline():
+                    workers.append(child)
+        psutil.wait_procs(workers, timeout=SETTLE_TIMEOUT_S)
 
 
 STRATEGY = DaftUdf()
