@@ -101,6 +101,17 @@ def test_an_engine_sees_every_row_agrees_counts_its_workers_and_leaves_nothing(
     assert engine_processes() == []
 
 
+@pytest.mark.spark
+def test_an_engines_rows_claim_no_executor_while_a_spark_session_is_up(
+    spark, tmp_path, seeds, onnx_model
+) -> None:
+    # The JVM of an earlier Spark session, still up, was reported as the engine's executor.
+    runner = make_runner(tmp_path, seeds, onnx_model, size=5, repeats=1)
+    results = run_engine_case(runner, engine("daft_udf")).rows
+    assert [r.status for r in results] == ["ok", "ok"] and all(r.python_workers >= 1 for r in results)
+    assert [r.executor_peak_rss_mb for r in results] == [None, None]
+
+
 def test_a_daft_run_is_over_when_its_udf_processes_have_ended() -> None:
     # Daft ends a query's UDF processes after the query returns; on a busy machine they overlapped the
     # next run. A process that looks like one of them, ending a moment later, stands in.

@@ -156,6 +156,8 @@ class Runner:
             readings = self.listener.timed_run_ended()
             if isinstance(strategy, LocalStrategy):
                 strategy.settle()
+                # A JVM still up beside a driver-side strategy is an earlier session's, not its own.
+                readings["executor_peak_rss_mb"] = None
         return seconds, Tally.from_vector(np.asarray(counted)), readings
 
     def _reason(self, err: Exception, case: Case) -> str:
