@@ -234,6 +234,16 @@ def test_busy_implausible_and_crooked_runs_are_warned_of(tmp_path: Path) -> None
     assert any("the cost model fits poorly at 2 cores" in w for w in only(plan, "udf").warnings)
 
 
+def test_a_fixed_cost_fitted_below_zero_is_warned_of_and_a_positive_one_is_not(tmp_path: Path) -> None:
+    # Seconds that grow faster than the rows (the larger runs slower per row): a negative intercept.
+    rising = plan_run(
+        write_costs(tmp_path / "rising", {2: 0.02}, fixed=-1.0, noise=0.01), PlanConfig(images=1000)
+    )
+    steady = plan_run(write_costs(tmp_path / "steady", {2: 0.01}, noise=0.01), PlanConfig(images=1000))
+    assert any(w.startswith("the fixed cost fitted below zero (-1") for w in only(rising).warnings)
+    assert not any("below zero" in w for w in only(steady).warnings)
+
+
 def test_a_failed_strategy_is_left_out_and_listed(tmp_path: Path) -> None:
     failed = [result_row("run", "udf", 1000, 0.001, cores=2, status="failed", error="out of memory")]
     plan = plan_run(write_costs(tmp_path / "run", {2: 0.01}, more=failed), PlanConfig(images=1000))

@@ -158,7 +158,7 @@ def test_a_fixed_cost_is_shown_as_far_as_its_interval_supports_it(tmp_path: Path
     assert fits["fixed_reading"].to_dict() == {"pandas_udf": "negative", "python": "positive", "udf": "zero"}
     assert fits.loc["udf", "fixed_low"] < 0 < fits.loc["udf", "fixed_high"]
     assert "not distinguishable from zero" in section
-    assert "below zero: the straight line does not fit (the per-row cost falls with size)" in section
+    assert "below zero: the straight line does not fit (the per-row cost rises with size)" in section
     # Seconds only for the fixed cost that is clearly above zero: a negative one is no fact to show.
     assert f"{format_number(fits.loc['python', 'fixed_s'])} s" in section
     assert f"{format_number(fits.loc['pandas_udf', 'fixed_s'])} s" not in section

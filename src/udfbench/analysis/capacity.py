@@ -678,6 +678,14 @@ def _warnings(
                 "projected as no better than linear"
             )
         found += _extrapolation(cores, samples.counts, scaling)
+    fixed = interval(samples.fixed)
+    if fixed.high < 0:
+        found.append(
+            f"the fixed cost fitted below zero ({fixed.value:.3g} s, {CONFIDENCE:.0%} interval "
+            f"{fixed.low:.3g} to {fixed.high:.3g}): seconds grew faster than the rows over the measured "
+            "sizes (the larger runs slower per row, or on a busier machine), so the per-row cost, and "
+            "the projection, lean high"
+        )
     for m in counts:
         if m.r2 < POOR_R2:
             found.append(

@@ -52,7 +52,8 @@ def summarize(values: Sequence[float]) -> Summary:
 
 # What a fitted fixed cost's 95% interval supports: above zero; not distinguishable from zero (the
 # interval holds it); below zero, which no job pays, so the straight line does not fit (the per-row
-# cost falls with size); or unknown (a line through two points has no interval).
+# cost rises with size: seconds grew faster than the rows); or unknown (a line through two points
+# has no interval).
 FixedReading = Literal["positive", "zero", "negative", "unknown"]
 
 

@@ -30,7 +30,7 @@ def fixed_cost(fit: Mapping[str, Any]) -> str:
     if reading == "zero":
         return "not distinguishable from zero"
     if reading == "negative":
-        return "below zero: the straight line does not fit (the per-row cost falls with size)"
+        return "below zero: the straight line does not fit (the per-row cost rises with size)"
     seconds = f"{format_number(fit['fixed_s'])} s"
     return seconds if reading == "positive" else f"{seconds} (two points: no interval)"
 
