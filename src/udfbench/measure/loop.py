@@ -195,10 +195,11 @@ class Runner:
                 predicted = out.select("id", "label", "score").toPandas()
             else:
                 predicted = pd.concat(list(out))[["id", "label", "score"]]
-                assert isinstance(strategy, LocalStrategy)
-                strategy.settle()
         except Exception as err:
             raise CaseFailed(short_error(err)) from err
+        finally:
+            if isinstance(strategy, LocalStrategy):
+                strategy.settle()
         rows = self.workload.datasets[case.size]
         parity = self.workload.reference.compare_rows(predicted, rows)
         accuracy = verification.accuracy(predicted, rows, self.config.model.classes)

@@ -11,7 +11,6 @@ workers read the images themselves (paths, bytes from the files or a table's cel
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import replace
 from functools import cache
 from typing import Any
@@ -21,7 +20,7 @@ import psutil
 
 from udfbench.measure.local_processes import pinned_children, usable_cores
 from udfbench.measure.strategies.base import TALLY, EngineStrategy
-from udfbench.measure.strategies.engines import EngineWorker, take_tally, worker_threads
+from udfbench.measure.strategies.engines import EngineWorker, descendants_with, take_tally, worker_threads
 from udfbench.measure.workload import ImageReader
 from udfbench.model.predictor import Predictor
 
@@ -93,12 +92,7 @@ class DaftUdf(EngineStrategy):
     def settle(self) -> None:
         """Wait for the query's UDF processes, which Daft ends after the query returns: on a busy
         machine they outlived Daft's own 5-second wait for them and overlapped the next run."""
-        workers = []
-        for child in psutil.Process().children(recursive=True):
-            with suppress(psutil.Error):
-                if UDF_WORKER_MODULE in child.cmdline():
-                    workers.append(child)
-        psutil.wait_procs(workers, timeout=SETTLE_TIMEOUT_S)
+        psutil.wait_procs(descendants_with((UDF_WORKER_MODULE,)), timeout=SETTLE_TIMEOUT_S)
 
 
 STRATEGY = DaftUdf()

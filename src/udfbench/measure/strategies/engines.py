@@ -63,10 +63,9 @@ def descendants() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-def end_descendants(since: set[int], marks: tuple[str, ...], grace_s: float = 3.0) -> None:
-    """End the descendants of this process that were not in ``since`` and whose command line holds
-    one of ``marks``: what an engine started and did not end itself (Ray leaves its daemons running when its
-    start fails half-way). Politely first, then by force."""
+def descendants_with(marks: tuple[str, ...], since: set[int] = frozenset()) -> list[psutil.Process]:
+    """The descendants of this process that were not in ``since`` and whose command line holds one of
+    ``marks``."""
     found = []
     for process in psutil.Process().children(recursive=True):
         try:
@@ -75,6 +74,13 @@ def end_descendants(since: set[int], marks: tuple[str, ...], grace_s: float = 3.
                 found.append(process)
         except psutil.Error:
             continue
+    return found
+
+
+def end_descendants(since: set[int], marks: tuple[str, ...], grace_s: float = 3.0) -> None:
+    """End what an engine started and did not end itself (``descendants_with``: Ray leaves its daemons
+    running when its start fails half-way). Politely first, then by force."""
+    found = descendants_with(marks, since)
     for process in found:
         with suppress(psutil.Error):
             process.terminate()
