@@ -6,17 +6,24 @@ would), so they never fight the shared session.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from tests.commands import run_cli, write_config
+from tests.commands import run_cli, tiny_onnx, with_tiny_onnx, write_config
 from udfbench.inputs.seeds import SeedImage, write_builtin_seeds
 from udfbench.plan.config import ModelConfig
 
 TEST_IMAGE_SIZE = 48
+
+# Every JVM the tests start (Spark's launchers and drivers, standalone daemons, executors, Connect
+# servers) compiles with C1 alone: each lives for seconds, so the optimizing compiler's work never pays
+# back, and it took over a third of a small run's CPU (45 s of CPU against 29 s with C1 alone, on 2
+# cores). No test asserts a time, so nothing a test proves depends on it.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +50,22 @@ def small_model():
     return spec
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The tiny ONNX model (``tiny_onnx``), for tests whose subject is not the model: it loads in
+    milliseconds where the CNN starts TensorFlow in every Python worker."""
+    from udfbench.model.spec import prepare_model
+
+    path = tiny_onnx(tmp_path_factory.mktemp("tiny"))
+    spec, _ = prepare_model(ModelConfig(path=str(path)), seed=3, config_path="test")
+    return spec
+
+
 # One small real benchmark for the whole test session, run twice: the report, compare, check and
 # confirm tests read these folders instead of making runs of their own. A test that changes a run
-# folder works on a copy (``copy_run``).
+# folder works on a copy (``copy_run``). The model is the tiny ONNX one: these runs' subject is what a
+# run writes, not Keras (whose whole runs are test_spec's and test_confirm's), and TensorFlow's start in
+# every Python worker of every session made them take a minute more.
 SHARED_CONFIG = """
     name: shared
     dataset: {sizes: [8, 16], seed: 3}
@@ -72,7 +92,7 @@ def real_runs(tmp_path_factory, worker_id) -> tuple[Path, Path]:
     with FileLock(str(shared / "real-runs.lock")):
         if not (folder / "made").exists():
             folder.mkdir(exist_ok=True)
-            config = write_config(folder, SHARED_CONFIG)
+            config = write_config(folder, with_tiny_onnx(SHARED_CONFIG, folder))
             # Only the first measures the machine's limit (half a minute of both cores): the tests of
             # the calibration read the first, those that compare runs need no calibration.
             for name in ("first", "second"):

@@ -68,7 +68,9 @@ def test_a_run_measures_the_machine_and_reads_memory_threads_and_neighbours(real
     meta = json.loads((real_runs[0] / "meta.json").read_text())
     calibration = meta["calibration"]
     assert calibration["processes"] == calibration["cores"] and set(calibration["predict_ms"]) == {"1", "4"}
-    assert calibration["decode_ms"] > 0 and calibration["gflop_per_image"] > 0
+    # The ONNX model's FLOPs are not counted (test_calibration counts a Keras model's): the reason says so.
+    assert calibration["decode_ms"] > 0 and calibration["gflop_per_image"] is None
+    assert "FLOPs of Keras models only" in calibration["flops_unknown_reason"]
     limit, reason = meta["limits"]["local"]
     assert limit == pytest.approx(calibration["limit_images_per_s"] * 2 / calibration["cores"]) and not reason
     assert "cpu_vector_flags" in meta["machine"] and "cpu_model" in meta["machine"]
@@ -391,19 +393,6 @@ def test_py4j_tracebacks_from_an_interrupted_gateway_are_not_printed(caplog) -> 
     finally:
         py4j.setLevel(level)
         root.removeFilter(not_from_py4j)
-
-
-def test_a_relative_out_folder_serves_bytes_mode(tmp_path: Path) -> None:
-    # Spark's binaryFile source names files by absolute URI: with seeds under a relative run folder,
-    # no row found its bytes and the case failed on every image.
-    body = TINY.replace("python, udf, pandas_udf", "pandas_udf").replace(
-        "seed: 3}", "seed: 3, input_mode: bytes}"
-    )
-    config = write_config(tmp_path, with_tiny_onnx(body, tmp_path))
-    result = run_cli("run", str(config), "--out", "relative", "--sizes", "6", cwd=tmp_path, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    results = pd.read_csv(tmp_path / "relative" / "results.csv")
-    assert (results["status"] == "ok").all() and (results["rows"] == 6).all()
 
 
 def test_validate_estimates_from_the_calibration_of_the_last_run_of_the_same_model(tmp_path: Path) -> None:

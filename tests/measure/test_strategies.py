@@ -47,17 +47,18 @@ def built_eval_types(df) -> set[int]:
 @pytest.mark.parametrize("mode", ["path", "bytes"])
 @pytest.mark.parametrize("name", SPARK_AND_DRIVER)
 def test_strategy_sees_every_row_agrees_row_by_row_and_builds_the_eval_type_it_records(
-    tmp_path, spark, seeds, small_model, name, mode
+    tmp_path, spark, seeds, tiny_model, name, mode
 ) -> None:
     from pyspark.util import PythonEvalType
 
-    # Five partitions on two cores: each Python worker runs several tasks, so a strategy that carries
-    # anything of one task into the next (Spark caches predict_batch_udf's function per worker) must
-    # still count every row.
+    # The tiny ONNX model: the strategies are the subject (test_loop runs the CNN in Spark's Python
+    # workers). Five partitions on two cores: each Python worker runs several tasks, so a strategy that
+    # carries anything of one task into the next (Spark caches predict_batch_udf's function per worker)
+    # must still count every row.
     runner = make_runner(
-        tmp_path, seeds, small_model, size=21, input_mode=mode, repeats=1, spark={"partitions": 5}
+        tmp_path, seeds, tiny_model, size=21, input_mode=mode, repeats=1, spark={"partitions": 5}
     )
-    results, parity = run_case(runner, get_strategy(name), spark, small_model)
+    results, parity = run_case(runner, get_strategy(name), spark, tiny_model)
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
     assert all(r.rows == 21 and r.skipped == 0 for r in results)
     # The reference is the driver's own prediction of every seed image, so agreeing with it row by
@@ -67,7 +68,7 @@ def test_strategy_sees_every_row_agrees_row_by_row_and_builds_the_eval_type_it_r
     strategy = get_strategy(name)
     if isinstance(strategy, SparkStrategy):
         predictor = Predictor.for_spec(
-            small_model, small_model.data, batch_size=4, skip_bad=False, threads=None
+            tiny_model, tiny_model.data, batch_size=4, skip_bad=False, threads=None
         )
         df = runner.workload.spark_input(spark, {}, 21, None)
         out = strategy.transform(df, predictor, runner.workload.source)
@@ -97,38 +98,38 @@ def test_every_strategy_is_one_kind_and_names_its_eval_type() -> None:
 
 @pytest.mark.spark
 def test_an_unsupported_strategy_is_recorded_with_its_reason(
-    tmp_path, spark, seeds, small_model, monkeypatch
+    tmp_path, spark, seeds, tiny_model, monkeypatch
 ) -> None:
     from pyspark.sql import functions as F
 
     monkeypatch.delattr(F, "arrow_udf")
-    runner = make_runner(tmp_path, seeds, small_model, size=5)
-    results, parity = run_case(runner, get_strategy("arrow_udf"), spark, small_model)
+    runner = make_runner(tmp_path, seeds, tiny_model, size=5)
+    results, parity = run_case(runner, get_strategy("arrow_udf"), spark, tiny_model)
     assert [r.status for r in results] == ["unsupported"] and "Spark 4.1" in results[0].error
     assert parity == []
 
 
 @pytest.mark.parametrize("mode", ["skip", "fail"])
 def test_python_pipelined_workers_count_bad_images_or_fail_naming_the_file(
-    tmp_path, seeds, small_model, mode
+    tmp_path, seeds, tiny_model, mode
 ) -> None:
     broken = tmp_path / "cat.99.jpeg"
     broken.write_bytes(Path(seeds[0].path).read_bytes()[:300])
     runner = make_runner(
-        tmp_path, [*seeds, SeedImage(str(broken), "cat")], small_model, size=30, on_bad_image=mode
+        tmp_path, [*seeds, SeedImage(str(broken), "cat")], tiny_model, size=30, on_bad_image=mode
     )
     expected_skips = int((runner.workload.datasets[30]["path"] == str(broken)).sum())
     assert expected_skips > 0
-    results, _ = run_case(runner, get_strategy("python_pipelined"), None, small_model)
+    results, _ = run_case(runner, get_strategy("python_pipelined"), None, tiny_model)
     if mode == "skip":
         assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
     else:
         assert [r.status for r in results] == ["failed"] and "cat.99.jpeg" in results[0].error
     # The workers are fit for the next case, a failed one included.
     results, _ = run_case(
-        make_runner(tmp_path, seeds, small_model, size=9),
+        make_runner(tmp_path, seeds, tiny_model, size=9),
         get_strategy("python_pipelined"),
         None,
-        small_model,
+        tiny_model,
     )
     assert all(r.status == "ok" and r.rows == 9 for r in results)

