@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands import QUIET, udfbench_command, write_config
+from tests.commands import QUIET, udfbench_command, with_tiny_onnx, write_config
 from udfbench.spark.watchdog import MARK_VARIABLE
 
 CONFIG = """
@@ -64,7 +64,8 @@ PHASES = {
 
 def start(tmp_path: Path, phase: str) -> tuple[subprocess.Popen, str]:
     strategy, looks_like, calibrate = PHASES[phase]
-    config = write_config(tmp_path, CONFIG.replace("STRATEGIES", strategy))
+    # The tiny ONNX model: signals are the subject, not TensorFlow's start in every process.
+    config = write_config(tmp_path, with_tiny_onnx(CONFIG.replace("STRATEGIES", strategy), tmp_path))
     process = subprocess.Popen(
         udfbench_command("run", str(config), "--out", str(tmp_path / "run"), calibrate=calibrate),
         stdout=subprocess.PIPE,

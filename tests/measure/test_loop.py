@@ -111,18 +111,20 @@ class FlipsLocal(LocalStrategy):
 
 
 @pytest.mark.spark
-def test_count_prunes_the_udf_but_the_timed_action_runs_it_on_every_row(tmp_path, spark, seeds, small_model):
+def test_count_prunes_the_udf_but_the_timed_action_runs_it_on_every_row(tmp_path, spark, seeds, tiny_model):
     """The founding study's pitfall, kept as a test: count() leaves the model out of the plan, while
     the timed action's sum of the tally cannot, and counts every row."""
     rows = draw_rows(seeds, 16, seed=1)
     df = spark.createDataFrame(rows).repartition(2)
-    predictor = Predictor.for_spec(small_model, small_model.data, 4, False, None)
+    predictor = Predictor.for_spec(tiny_model, tiny_model.data, 4, False, None)
     out = PandasUdf().transform(df, predictor, "path")
     assert "ArrowEvalPython" not in out.groupBy().count()._jdf.queryExecution().executedPlan().toString()
     tally = Tally.from_vector(sinks.write_spark(out, "noop", tmp_path, ["dog", "cat"], tally_width(2)))
     assert tally.rows == 16 and sum(tally.class_counts) == 16 and tally.model_loads >= 1
 
 
+# This test and the next run the CNN itself (Keras in Spark's Python workers, its model shipped as
+# bytes and loaded once per worker); the others here are about the loop, with the tiny ONNX model.
 @pytest.mark.spark
 @pytest.mark.parametrize("mode", ["path", "bytes"])
 @pytest.mark.parametrize("name", ["python", "udf", "pandas_udf"])
@@ -161,24 +163,24 @@ def test_model_is_loaded_once_per_python_worker_not_per_row(tmp_path, spark, see
 
 
 @pytest.mark.spark
-def test_a_strategy_that_loses_rows_fails_its_case(tmp_path, spark, seeds, small_model) -> None:
-    runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, _ = run_case(runner, DropsHalf(), spark, small_model)
+def test_a_strategy_that_loses_rows_fails_its_case(tmp_path, spark, seeds, tiny_model) -> None:
+    runner = make_runner(tmp_path, seeds, tiny_model, size=10)
+    results, _ = run_case(runner, DropsHalf(), spark, tiny_model)
     assert [r.status for r in results] == ["failed"]
     assert "the model saw 5 of 10 rows" in results[0].error
 
 
 @pytest.mark.spark
-def test_wrong_answers_fail_parity(tmp_path, spark, seeds, small_model) -> None:
-    runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, parity = run_case(runner, AnswersWrong(), spark, small_model)
+def test_wrong_answers_fail_parity(tmp_path, spark, seeds, tiny_model) -> None:
+    runner = make_runner(tmp_path, seeds, tiny_model, size=10)
+    results, parity = run_case(runner, AnswersWrong(), spark, tiny_model)
     assert results[-1].status == "parity_failed"
     assert parity[0].status == "failed" and parity[0].label_mismatches > 0
 
 
-def test_a_driver_loop_with_wrong_scores_fails_parity(tmp_path, seeds, small_model) -> None:
-    runner = make_runner(tmp_path, seeds, small_model, size=10)
-    results, parity = run_case(runner, FlipsLocal(), None, small_model)
+def test_a_driver_loop_with_wrong_scores_fails_parity(tmp_path, seeds, tiny_model) -> None:
+    runner = make_runner(tmp_path, seeds, tiny_model, size=10)
+    results, parity = run_case(runner, FlipsLocal(), None, tiny_model)
     assert results[-1].status == "parity_failed"
     assert parity[0].status == "failed" and parity[0].max_score_diff > 0.1
 
@@ -192,8 +194,8 @@ def test_a_driver_loop_with_wrong_scores_fails_parity(tmp_path, seeds, small_mod
         (lambda right: {"class_counts": right["class_counts"][::-1]}, "differ from the reference"),
     ],
 )
-def test_the_tally_check_catches_each_count_that_differs(tmp_path, seeds, small_model, change, words) -> None:
-    runner = make_runner(tmp_path, seeds, small_model, size=10)
+def test_the_tally_check_catches_each_count_that_differs(tmp_path, seeds, tiny_model, change, words) -> None:
+    runner = make_runner(tmp_path, seeds, tiny_model, size=10)
     reference, rows = runner.workload.reference, runner.workload.datasets[10]
     labels = rows["path"].map(reference.labels).to_numpy()
     right = {"rows": 10, "skipped": 0, "score_sum": float(rows["path"].map(reference.scores).sum()),
@@ -238,15 +240,15 @@ def test_python_loop_streams_one_batch_at_a_time(seeds) -> None:
 
 @pytest.mark.spark
 @pytest.mark.parametrize("mode", ["skip", "fail"])
-def test_bad_images_are_counted_or_fail_naming_the_file(tmp_path, seeds, small_model, spark, mode) -> None:
+def test_bad_images_are_counted_or_fail_naming_the_file(tmp_path, seeds, tiny_model, spark, mode) -> None:
     broken = tmp_path / "cat.99.jpeg"
     broken.write_bytes(Path(seeds[0].path).read_bytes()[:300])
     with_bad = [*seeds, SeedImage(str(broken), "cat")]
-    runner = make_runner(tmp_path, with_bad, small_model, size=30, on_bad_image=mode)
+    runner = make_runner(tmp_path, with_bad, tiny_model, size=30, on_bad_image=mode)
     expected_skips = int((runner.workload.datasets[30]["path"] == str(broken)).sum())
     assert expected_skips > 0
     for name in ["python", "pandas_udf"]:
-        results, _ = run_case(runner, get_strategy(name), spark, small_model)
+        results, _ = run_case(runner, get_strategy(name), spark, tiny_model)
         if mode == "skip":
             assert all(r.status == "ok" and r.rows == 30 and r.skipped == expected_skips for r in results)
             # Throughput counts the predicted images only.
@@ -265,13 +267,11 @@ def test_a_taken_tally_starts_again_from_zero() -> None:
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", ["python", "pandas_udf"])
-def test_sorted_sink_writes_every_row_into_its_class_folder(
-    tmp_path, spark, seeds, small_model, name
-) -> None:
+def test_sorted_sink_writes_every_row_into_its_class_folder(tmp_path, spark, seeds, tiny_model, name) -> None:
     import pyarrow.dataset as ds
 
-    runner = make_runner(tmp_path, seeds, small_model, size=18, sink="sorted")
-    results, _ = run_case(runner, get_strategy(name), spark, small_model)
+    runner = make_runner(tmp_path, seeds, tiny_model, size=18, sink="sorted")
+    results, _ = run_case(runner, get_strategy(name), spark, tiny_model)
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     (target,) = (tmp_path / "sorted").iterdir()
     written = ds.dataset(target, format="parquet", partitioning="hive").to_table().to_pandas()
@@ -299,11 +299,11 @@ def test_sorted_sink_check_notices_a_lost_file(tmp_path) -> None:
         verify_sorted(tmp_path / "out", 3, [1, 2], ["dog", "cat"])
 
 
-def test_a_driver_loop_starts_cold_with_its_model_load(tmp_path, seeds, small_model) -> None:
+def test_a_driver_loop_starts_cold_with_its_model_load(tmp_path, seeds, tiny_model) -> None:
     # The reference answers loaded the model in this process; the loop must not inherit it. Each of
     # the pipelined strategy's processes loads it once, in the first run, whether or not 6 rows give
     # it a chunk to predict.
-    runner = make_runner(tmp_path, seeds, small_model, size=6, strategies=["python", "python_pipelined"])
+    runner = make_runner(tmp_path, seeds, tiny_model, size=6, strategies=["python", "python_pipelined"])
     meta = RunMeta(run_id="r", name="t", status="running", started_at="t", config_file="b.yaml",
                    config=runner.config)  # fmt: skip
     runner.run(meta)
@@ -325,15 +325,15 @@ def test_every_listener_hears_every_event_as_it_was_sent() -> None:
     assert first.rows == second.rows == ["a run", "a failure"] and first.parity == ["a parity row"]
 
 
-def test_a_case_that_predicted_no_image_fails_with_the_reason(tmp_path, seeds, small_model) -> None:
+def test_a_case_that_predicted_no_image_fails_with_the_reason(tmp_path, seeds, tiny_model) -> None:
     # on_bad_image: skip over only unreadable images reported "python is fastest at 0.0 images/s".
     broken = []
     for seed in seeds:
         path = tmp_path / Path(seed.path).name
         path.write_bytes(b"not an image")
         broken.append(SeedImage(str(path), seed.truth))
-    runner = make_runner(tmp_path, broken, small_model, size=6, on_bad_image="skip")
-    results, _ = run_case(runner, get_strategy("python"), None, small_model)
+    runner = make_runner(tmp_path, broken, tiny_model, size=6, on_bad_image="skip")
+    results, _ = run_case(runner, get_strategy("python"), None, tiny_model)
     assert [(r.status, r.warmup, r.repeat) for r in results] == [("failed", True, 1)]
     assert results[0].error == (
         "no image could be read: all 6 rows were skipped as unreadable (on_bad_image: skip)"
@@ -342,11 +342,11 @@ def test_a_case_that_predicted_no_image_fails_with_the_reason(tmp_path, seeds, s
 
 @pytest.mark.parametrize(("budget_minutes", "runs", "why"), [(60.0, 5, "max_repeats"), (1e-6, 4, "budget")])
 def test_automatic_repeats_stop_at_a_bound_and_say_which(
-    tmp_path, seeds, small_model, budget_minutes, runs, why
+    tmp_path, seeds, tiny_model, budget_minutes, runs, why
 ) -> None:
     # No real timings come within ±1e-9 of their median: only a bound can stop the case, never
     # before the rank test's minimum of 4 (converging is plan/repeats.py's, on made-up numbers).
-    runner = make_runner(tmp_path, seeds, small_model, size=4, repeats="auto", max_repeats=5,
+    runner = make_runner(tmp_path, seeds, tiny_model, size=4, repeats="auto", max_repeats=5,
                          repeat_until=1e-9, budget_minutes=budget_minutes)  # fmt: skip
     meta = RunMeta(run_id="r", name="t", status="running", started_at="t", config_file="b.yaml",
                    config=runner.config)  # fmt: skip
