@@ -300,9 +300,12 @@ def test_sorted_sink_check_notices_a_lost_file(tmp_path) -> None:
 
 
 def test_a_driver_loop_starts_cold_with_its_model_load(tmp_path, seeds, tiny_model) -> None:
-    # The reference answers loaded the model in this process; the loop must not inherit it. Each of
-    # the pipelined strategy's processes loads it once, in the first run, whether or not 6 rows give
-    # it a chunk to predict.
+    # The reference answers loaded the model in this process; the loop must not inherit it, nor the
+    # pipelined strategy's processes that a case before it left up. Each of them loads it once, in the
+    # first run, whether or not 6 rows give it a chunk to predict.
+    run_case(
+        make_runner(tmp_path, seeds, tiny_model, size=6), get_strategy("python_pipelined"), None, tiny_model
+    )
     runner = make_runner(tmp_path, seeds, tiny_model, size=6, strategies=["python", "python_pipelined"])
     meta = RunMeta(run_id="r", name="t", status="running", started_at="t", config_file="b.yaml",
                    config=runner.config)  # fmt: skip

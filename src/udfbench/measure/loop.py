@@ -330,8 +330,11 @@ class Runner:
             self.listener.case_ended(row, runs_skipped=len(runs) - done)
 
     def _run_session(self, session_plan: SessionPlan, session: Session | None, cores: int) -> None:
+        strategy = get_strategy(session_plan.strategy)
         if session is None:  # a driver-side strategy starts cold, like a Spark strategy's fresh workers
             forget_models()
+            if isinstance(strategy, LocalStrategy):  # its worker processes too, should any be up
+                strategy.close()
         try:
             # Row-by-row parity once per session, on its first (smallest) case.
             for index, case in enumerate(session_plan.cases):
@@ -339,7 +342,6 @@ class Runner:
                     return
                 self.run_case(case, session, cores, parity=session_plan.parity and index == 0)
         finally:
-            strategy = get_strategy(session_plan.strategy)
             if isinstance(strategy, LocalStrategy):
                 strategy.close()
 
