@@ -32,11 +32,13 @@ def _version_of(java: Path) -> tuple[int, str] | None:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.TimeoutExpired):
         return None
-    major = java_major(out)
-    if major is None:
-        return None
-    # The JVM says "Picked up JAVA_TOOL_OPTIONS: ..." first where that variable is set.
-    return major, next(line for line in out.splitlines() if "version" in line)
+    # The first line that gives the version: where JAVA_TOOL_OPTIONS is set, the JVM says "Picked up
+    # JAVA_TOOL_OPTIONS: ..." before it.
+    for line in out.splitlines():
+        major = java_major(line)
+        if major is not None:
+            return major, line
+    return None
 
 
 def java_major(version_output: str) -> int | None:

@@ -11,6 +11,7 @@ row (null on the others), so that it survives whatever re-batching the engine do
 from __future__ import annotations
 
 import time
+from collections.abc import Set
 from contextlib import suppress
 
 import numpy as np
@@ -63,7 +64,7 @@ def descendants() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-def descendants_with(marks: tuple[str, ...], since: set[int] = frozenset()) -> list[psutil.Process]:
+def descendants_with(marks: tuple[str, ...], since: Set[int] = frozenset()) -> list[psutil.Process]:
     """The descendants of this process that were not in ``since`` and whose command line holds one of
     ``marks``."""
     found = []
